@@ -1,0 +1,52 @@
+"""idxtool: read, write, fetch, verify and convert IDX files (MNIST and family).
+
+The public API::
+
+    idxtool.read(path) -> numpy.ndarray
+    idxtool.write(path, array, compression=None)
+    idxtool.open_idx(path) -> IdxFile   # header only; .chunks(), .read(), .memmap()
+    idxtool.load(name, dir=None)        # fetch a registered dataset if needed, return arrays
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    ChecksumError,
+    DataError,
+    DownloadError,
+    IdxError,
+    InputNotFoundError,
+    InvalidIdxError,
+    ManifestError,
+    OutputExistsError,
+    UnknownDatasetError,
+    UsageError,
+    VerificationError,
+)
+from .idx import Header, IdxFile, open_idx, read, write
+
+try:
+    __version__ = version("idxtool")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ChecksumError",
+    "DataError",
+    "DownloadError",
+    "Header",
+    "IdxError",
+    "IdxFile",
+    "InputNotFoundError",
+    "InvalidIdxError",
+    "ManifestError",
+    "OutputExistsError",
+    "UnknownDatasetError",
+    "UsageError",
+    "VerificationError",
+    "open_idx",
+    "read",
+    "write",
+]

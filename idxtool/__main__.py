@@ -1,0 +1,4 @@
+"""Run idxtool as ``python -m idxtool``."""
+from idxtool.cli import main
+
+main()

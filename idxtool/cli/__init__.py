@@ -1,0 +1,101 @@
+"""The idxtool command line: one click group whose commands load lazily.
+
+Each command lives in its own module (``idxtool/cli/<name>_cmd.py``), parses its options,
+makes one call into the core and renders the result. Errors become exit codes here, in one
+place: :meth:`IdxGroup.invoke`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from ..errors import IdxError
+
+#: command name -> "module:attribute", imported only when the command runs or is listed.
+COMMANDS: dict[str, str] = {
+    "list": "idxtool.cli.list_cmd:list_cmd",
+    "info": "idxtool.cli.info_cmd:info_cmd",
+    "fetch": "idxtool.cli.fetch_cmd:fetch_cmd",
+    "verify": "idxtool.cli.verify_cmd:verify_cmd",
+    "inspect": "idxtool.cli.inspect_cmd:inspect_cmd",
+    "convert": "idxtool.cli.convert_cmd:convert_cmd",
+    "export-png": "idxtool.cli.export_png_cmd:export_png_cmd",
+    "split": "idxtool.cli.split_cmd:split_cmd",
+}
+
+
+class IdxGroup(click.Group):
+    """A group that imports each command on demand and maps IdxError to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attr = COMMANDS[name].split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IdxError as exc:
+            _fail(ctx, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", 130)
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (| head): not an error worth a message
+            ctx.exit(141)
+        except OSError as exc:
+            # Disk full, permission denied on an output, ...: name the file, no traceback.
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(ctx, f"{where}{exc.strerror or exc}", 1)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    settings = ctx.find_object(Settings)
+    if settings is not None and settings.verbose:
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(code)
+
+
+class Settings:
+    """Global options every command can read with ``click.get_current_context().find_object``."""
+
+    def __init__(self, quiet: bool = False, verbose: int = 0) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+@click.group(cls=IdxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=None, package_name="idxtool", prog_name="idxtool", message="%(prog)s %(version)s")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
+@click.option("-v", "--verbose", count=True, help="Say more: retries, timings; tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, verbose: int) -> None:
+    """Fetch, verify, inspect and convert IDX datasets (MNIST and family).
+
+    Exit codes: 0 success, 1 invalid or corrupt data, 2 usage error,
+    3 download failed.
+    """
+    ctx.obj = Settings(quiet=quiet, verbose=0 if quiet else verbose)

@@ -1,0 +1,139 @@
+"""Shared rendering for commands: consoles, JSON, progress bars, human sizes.
+
+stdout carries results (tables or one JSON document); stderr carries progress, warnings and
+logs. Colour and bars appear only on a terminal, never with NO_COLOR or --quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+
+def settings() -> Any:
+    """The global options (quiet, verbose) of the running command."""
+    from . import Settings
+
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(Settings) if ctx else None
+    return found or Settings()
+
+
+def _no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def stdout_console() -> Console:
+    """A rich console on stdout: colour only on a terminal without NO_COLOR."""
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    return Console(
+        file=click.get_text_stream("stdout"),
+        no_color=_no_color() or not tty,
+        force_terminal=tty and not _no_color(),
+        highlight=False,
+        soft_wrap=not tty,
+    )
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr for progress, warnings and logs."""
+    from rich.console import Console
+
+    tty = sys.stderr.isatty()
+    return Console(
+        file=click.get_text_stream("stderr"),
+        no_color=_no_color() or not tty,
+        force_terminal=tty and not _no_color(),
+        highlight=False,
+    )
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout and nothing else."""
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def log(message: str, *, level: int = 0) -> None:
+    """A line on stderr: level 0 unless --quiet, level 1 only with --verbose."""
+    s = settings()
+    if s.quiet or s.verbose < level:
+        return
+    click.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (silenced by --quiet)."""
+    if not settings().quiet:
+        click.echo(f"Warning: {message}", err=True)
+
+
+def show_progress() -> bool:
+    """Bars only on a terminal (stderr), without --quiet or NO_COLOR."""
+    return sys.stderr.isatty() and not settings().quiet and not _no_color()
+
+
+@contextmanager
+def progress(unit: str = "items", transient: bool = False) -> Iterator[Progress | None]:
+    """A rich Progress on stderr with rate and ETA, or None when bars must not show.
+
+    ``unit="bytes"`` shows sizes and transfer speed (downloads); anything else shows
+    ``done/total`` and ``N <unit>/s``.
+    """
+    if not show_progress():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+
+    counted: tuple[ProgressColumn, ...] = (
+        (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(), RateColumn())
+    )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        *counted,
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=transient,
+    ) as bar:
+        yield bar
+
+
+def human_bytes(n: int | None) -> str:
+    """1234567 -> '1.2 MB'."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
