@@ -46,9 +46,9 @@ def qmnist_int_labels(shared: Path) -> Path:
     return shared / "qmnist" / "qmnist-test-labels-idx2-int.gz"
 
 
-@pytest.fixture()
+@pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty idxtool cache root for this test, with no user registry or mirror set."""
+    """Every test gets an empty cache root and no user registry or mirror: never the real cache."""
     home = tmp_path / "idxtool-home"
     monkeypatch.setenv("IDXTOOL_HOME", str(home))
     monkeypatch.delenv("IDXTOOL_REGISTRY", raising=False)
