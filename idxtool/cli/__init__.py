@@ -73,6 +73,13 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
     ctx.exit(code)
 
 
+def fail_many(ctx: click.Context, errors: list[IdxError]) -> None:
+    """Print one ``Error:`` line per failure and exit with the most severe code."""
+    for exc in errors[:-1]:
+        click.echo(f"Error: {exc}", err=True)
+    _fail(ctx, str(errors[-1]), max(e.exit_code for e in errors))
+
+
 class Settings:
     """Global options every command can read with ``click.get_current_context().find_object``."""
 

@@ -60,9 +60,18 @@ def stderr_console() -> Console:
     )
 
 
+def _jsonable(value: Any) -> Any:
+    """numpy arrays and scalars become lists and Python numbers; paths become strings."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout and nothing else."""
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_jsonable))
 
 
 def log(message: str, *, level: int = 0) -> None:
