@@ -39,7 +39,7 @@ def stdout_console() -> Console:
 
     tty = sys.stdout.isatty()
     return Console(
-        file=click.get_text_stream("stdout"),
+        file=sys.stdout,
         no_color=_no_color() or not tty,
         force_terminal=tty and not _no_color(),
         highlight=False,
@@ -53,7 +53,7 @@ def stderr_console() -> Console:
 
     tty = sys.stderr.isatty()
     return Console(
-        file=click.get_text_stream("stderr"),
+        file=sys.stderr,
         no_color=_no_color() or not tty,
         force_terminal=tty and not _no_color(),
         highlight=False,
