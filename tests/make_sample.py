@@ -4,7 +4,7 @@ The sample is the first 10 images of each digit in the MNIST test set (t10k), ke
 original order: 100 images and their labels, written as gzip-compressed IDX files into
 ``idxtool/data/mnist-sample/``. Output is byte-for-byte reproducible (gzip mtime 0).
 
-    python scripts/make_sample.py [--source ../shared/datasets/mnist]
+    python tests/make_sample.py [--source ../shared/datasets/mnist]
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges. CC BY-SA 3.0.
 """
