@@ -11,6 +11,7 @@ from ..describe import describe_or_error
 from ..errors import IdxError, InputNotFoundError
 from ..idx import IdxFile
 from . import fail_many
+from .complete import dataset_or_path
 from .render import emit_json, human_bytes, stdout_console
 
 
@@ -41,19 +42,8 @@ def _expand(targets: tuple[str, ...]) -> tuple[list[str], list[str] | None]:
     return paths, classes
 
 
-def _complete_targets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem
-
-    try:
-        from ..registry import names
-    except ImportError:  # pragma: no cover
-        return [CompletionItem(incomplete, type="file")]
-    matches = [CompletionItem(n) for n in names() if n.startswith(incomplete)]
-    return matches + [CompletionItem(incomplete, type="file")]
-
-
 @click.command("inspect")
-@click.argument("targets", metavar="PATH...", nargs=-1, required=True, shell_complete=_complete_targets)
+@click.argument("targets", metavar="PATH...", nargs=-1, required=True, shell_complete=dataset_or_path)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (a list for several paths).")
 @click.option("--stats", is_flag=True, help="Stream min/max/mean/std; value counts for 1-D integer files.")
 @click.option(
