@@ -34,7 +34,7 @@ def _no_color() -> bool:
 
 
 def stdout_console() -> Console:
-    """A rich console on stdout: colour only on a terminal without NO_COLOR."""
+    """A rich console on stdout: colour only on a terminal without NO_COLOR; silent with -q."""
     from rich.console import Console
 
     tty = sys.stdout.isatty()
@@ -44,11 +44,12 @@ def stdout_console() -> Console:
         force_terminal=tty and not _no_color(),
         highlight=False,
         soft_wrap=not tty,
+        quiet=settings().quiet,
     )
 
 
 def stderr_console() -> Console:
-    """A rich console on stderr for progress, warnings and logs."""
+    """A rich console on stderr for progress, warnings and logs; silent with -q."""
     from rich.console import Console
 
     tty = sys.stderr.isatty()
@@ -57,6 +58,7 @@ def stderr_console() -> Console:
         no_color=_no_color() or not tty,
         force_terminal=tty and not _no_color(),
         highlight=False,
+        quiet=settings().quiet,
     )
 
 
@@ -89,8 +91,8 @@ def warn(message: str) -> None:
 
 
 def show_progress() -> bool:
-    """Bars only on a terminal (stderr), without --quiet or NO_COLOR."""
-    return sys.stderr.isatty() and not settings().quiet and not _no_color()
+    """Bars only when stdout and stderr are terminals, without --quiet or NO_COLOR."""
+    return sys.stdout.isatty() and sys.stderr.isatty() and not settings().quiet and not _no_color()
 
 
 @contextmanager
