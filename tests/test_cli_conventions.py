@@ -1,0 +1,148 @@
+"""Conventions every command keeps: JSON on stdout only, quiet, verbose, colour, suggestions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import idxtool
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def idxtool_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess: stdout and stderr are pipes, not terminals."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "idxtool", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=120)
+
+
+@pytest.fixture()
+def sample_files(isolated_home: Path) -> tuple[Path, Path]:
+    proc = idxtool_cli("-q", "fetch", "mnist-sample")
+    assert proc.returncode == 0, proc.stderr
+    folder = isolated_home / "mnist-sample"
+    return folder / "sample-images-idx3-ubyte.gz", folder / "sample-labels-idx1-ubyte.gz"
+
+
+def test_version() -> None:
+    proc = idxtool_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout == f"idxtool {idxtool.__version__}\n"
+
+
+def json_commands(images: Path, labels: Path) -> list[list[str]]:
+    return [
+        ["list", "--json"],
+        ["info", "mnist-sample", "--json"],
+        ["fetch", "mnist-sample", "--json"],
+        ["verify", "mnist-sample", "--json"],
+        ["verify", str(images), "--json"],
+        ["inspect", str(images), str(labels), "--json", "--stats"],
+    ]
+
+
+def test_json_is_one_document_on_stdout_for_every_command(sample_files: tuple[Path, Path]) -> None:
+    for args in json_commands(*sample_files):
+        proc = idxtool_cli(*args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        json.loads(proc.stdout)  # the whole of stdout is one JSON document
+        assert not ANSI.search(proc.stdout + proc.stderr), args
+
+
+def test_json_on_failure_is_still_one_document(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09")
+    for args in (["inspect", str(bad), "--json"], ["verify", str(bad), "--json"]):
+        proc = idxtool_cli(*args)
+        assert proc.returncode == 1, args
+        json.loads(proc.stdout)
+        assert proc.stderr.startswith("Error: ") and str(bad) in proc.stderr
+
+
+def test_no_colour_on_pipes_and_with_no_color(sample_files: tuple[Path, Path]) -> None:
+    images, labels = sample_files
+    for env in ({}, {"NO_COLOR": "1"}):
+        proc = idxtool_cli("inspect", str(images), str(labels), "--stats", "--show", "3", env=env)
+        assert proc.returncode == 0
+        assert not ANSI.search(proc.stdout) and not ANSI.search(proc.stderr)
+
+
+def test_quiet_prints_nothing_but_errors(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
+    images, labels = sample_files
+    for args in (["fetch", "mnist-sample"], ["verify", "mnist-sample"], ["inspect", str(images)],
+                 ["export-png", str(images), str(labels), "-o", str(tmp_path / "png")],
+                 ["split", str(images), str(labels), "--ratio", "0.8", "-o", str(tmp_path / "split")],
+                 ["convert", str(images), str(labels), "--to", "npz", "-o", str(tmp_path / "s.npz")]):
+        proc = idxtool_cli("-q", *args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert (proc.stdout, proc.stderr) == ("", ""), args
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(b"")
+    proc = idxtool_cli("-q", "inspect", str(bad))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"Error: {bad}: file is empty\n")
+
+
+def test_verbose_adds_the_traceback_on_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(b"\x07\x00\x08\x01")
+    quiet = idxtool_cli("verify", str(bad))
+    loud = idxtool_cli("-v", "verify", str(bad))
+    assert quiet.returncode == loud.returncode == 1
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert loud.stderr.rstrip().splitlines()[-1] == quiet.stderr.rstrip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fetch", "fashion-mnis"],
+        ["info", "fashion-mnis"],
+        ["verify", "fashion-mnis"],
+        ["inspect", "fashion-mnis"],
+        ["convert", "fashion-mnis", "--to", "npz", "-o", "{tmp}/x.npz"],
+        ["export-png", "fashion-mnis", "-o", "{tmp}/png"],
+        ["split", "fashion-mnis", "--ratio", "0.9", "-o", "{tmp}/split"],
+    ],
+)
+def test_unknown_dataset_suggests_the_closest_and_exits_2(args: list[str], tmp_path: Path) -> None:
+    proc = idxtool_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("Error: ")
+    assert "did you mean fashion-mnist?" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_progress_bar_shows_on_a_terminal(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
+    """Run under tmux as a person would and read the screen: a bar with a rate while running."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    images, labels = sample_files
+    session = f"idxtool-bar-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "png"
+    command = (f"{sys.executable} -m idxtool export-png {images} {labels} -o {out} --jobs 1; "
+               "echo EXIT=$?; sleep 30")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "30", command], env=env, check=True)
+    try:
+        screen = ""
+        for _ in range(100):
+            time.sleep(0.2)
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            if "EXIT=" in screen:
+                break
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert "EXIT=0" in screen, screen
+    assert "100/100" in screen and "images/s" in screen, screen
