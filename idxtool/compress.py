@@ -7,7 +7,7 @@ import gzip
 import lzma
 import os
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 try:  # isal decompresses gzip about 2x faster than stdlib zlib; stdlib is the fallback.
     from isal import igzip as _gzip
@@ -25,17 +25,22 @@ _MAGICS: tuple[tuple[bytes, Compression], ...] = (
 
 SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".xz": "xz", ".bz2": "bz2"}
 
-#: Errors the decompressors raise for truncated or corrupt streams.
-STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError, ValueError)
-try:
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
     import zlib
 
-    STREAM_ERRORS += (zlib.error,)
-    from isal import isal_zlib, igzip_lib
+    errors: list[type[BaseException]] = [EOFError, OSError, lzma.LZMAError, ValueError, zlib.error]
+    try:
+        from isal import igzip_lib, isal_zlib
 
-    STREAM_ERRORS += (isal_zlib.error, igzip_lib.IsalError)
-except ImportError:  # pragma: no cover
-    pass
+        errors += [isal_zlib.error, igzip_lib.IsalError]  # type: ignore[list-item]  # isal's stubs
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+#: Errors the decompressors raise for truncated or corrupt streams.
+STREAM_ERRORS = _stream_errors()
 
 #: Default gzip level for writing: level 9 is ~14x slower than 6 for ~2% smaller files.
 GZIP_LEVEL = 6
@@ -64,7 +69,7 @@ def open_read(path: str | os.PathLike[str], compression: Compression | None = No
     """Open ``path`` for reading its decompressed bytes."""
     kind = compression or detect(path)
     if kind == "gzip":
-        return _gzip.open(path, "rb")  # type: ignore[return-value]
+        return cast(IO[bytes], _gzip.open(path, "rb"))  # type: ignore[no-untyped-call]
     if kind == "xz":
         return lzma.open(path, "rb")
     if kind == "bz2":
@@ -75,9 +80,8 @@ def open_read(path: str | os.PathLike[str], compression: Compression | None = No
 def open_write(fileobj: IO[bytes], compression: Compression, level: int | None = None) -> IO[bytes]:
     """Wrap an open binary file so that what is written to it is compressed."""
     if compression == "gzip":  # stdlib zlib: isal's levels stop at 3 and compress ~7% worse
-        return gzip.GzipFile(
-            fileobj=fileobj, mode="wb", compresslevel=GZIP_LEVEL if level is None else level, mtime=0
-        )
+        level = GZIP_LEVEL if level is None else level
+        return cast(IO[bytes], gzip.GzipFile(fileobj=fileobj, mode="wb", compresslevel=level, mtime=0))
     if compression == "xz":
         return lzma.LZMAFile(fileobj, "wb", preset=6 if level is None else level)
     if compression == "bz2":

@@ -250,7 +250,7 @@ class IdxFile:
         while remaining > 0:
             k = min(per_chunk, remaining)
             buf = np.empty(k * header.record_bytes, np.uint8)
-            got = self._read_body_into(memoryview(buf))
+            got = self._read_body_into(buf.data)
             if got < buf.size:
                 self._raise_length(self._position)
             remaining -= k
@@ -266,7 +266,7 @@ class IdxFile:
             return self._read_raw()
         if self.compression == "gzip":  # plausible by construction: allocate once, fill in place
             buf = np.empty(header.body_bytes, np.uint8)
-            got = self._read_body_into(memoryview(buf))
+            got = self._read_body_into(buf.data)
             if got < buf.size:
                 self._raise_length(got)
         else:  # no tight bound on the ratio: grow with the data actually present
@@ -321,7 +321,7 @@ class IdxFile:
         seen = 0
         for chunk in self.chunks(per_chunk):
             if index < seen + len(chunk):
-                return chunk[index - seen].copy()
+                return np.array(chunk[index - seen])
             seen += len(chunk)
         raise AssertionError("unreachable")  # pragma: no cover
 
