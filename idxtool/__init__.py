@@ -10,7 +10,9 @@ The public API::
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .errors import (
     ChecksumError,
@@ -26,6 +28,17 @@ from .errors import (
     VerificationError,
 )
 from .idx import Header, IdxFile, open_idx, read, write
+
+
+def load(name: str, dir: str | os.PathLike[str] | None = None) -> Any:
+    """Fetch the registered dataset ``name`` if needed and return its arrays, split by split.
+
+    ``(x_train, y_train), (x_test, y_test) = idxtool.load("fashion-mnist")``
+    """
+    from .fetch import load as _load
+
+    return _load(name, dir)
+
 
 try:
     __version__ = version("idxtool")
@@ -46,6 +59,7 @@ __all__ = [
     "UnknownDatasetError",
     "UsageError",
     "VerificationError",
+    "load",
     "open_idx",
     "read",
     "write",

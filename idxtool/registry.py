@@ -408,11 +408,3 @@ def unknown_message(name: str, known: list[str]) -> str:
 def is_registered(name: str) -> bool:
     return name in _all()
 
-
-def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
-    """click ``shell_complete`` for dataset arguments: registered names starting with ``incomplete``."""
-    try:
-        known = names()
-    except ManifestError:
-        known = sorted(_builtins())
-    return [n for n in known if n.startswith(incomplete)]

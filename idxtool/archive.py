@@ -1,0 +1,132 @@
+"""Safe, atomic extraction of chosen members from a zip archive (EMNIST's ``gzip.zip``).
+
+The whole archive is checked before anything is written: a member with an absolute path,
+a drive, a ``..`` component or a symlink makes it refuse the archive, and the members
+asked for must fit in ``max_total`` bytes. Members stream into a temporary folder beside
+the destination and are renamed into place only when all of them are complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+
+from .checksum import BLOCK, Digest, Hasher
+from .errors import VerificationError
+
+#: Default ceiling on the bytes one extraction may write (EMNIST needs well under 1 GB).
+MAX_TOTAL = 8 << 30
+
+
+class UnsafeArchiveError(VerificationError):
+    """An archive holds a member that could escape the destination, or is too large."""
+
+
+def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+    """Why a member must not be extracted, or None when it is safe."""
+    name = info.filename
+    posix = name.replace("\\", "/")
+    parts = PurePosixPath(posix).parts
+    if posix.startswith("/") or (parts and len(parts[0]) >= 2 and parts[0][1] == ":"):
+        return "absolute path"
+    if ".." in parts:
+        return "path leaves the target folder"
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    return None
+
+
+def check_archive(zf: zipfile.ZipFile, label: str) -> None:
+    """Refuse the archive if any member is unsafe."""
+    for info in zf.infolist():
+        reason = unsafe_reason(info)
+        if reason:
+            raise UnsafeArchiveError(f"{label}: unsafe member {info.filename!r} ({reason}); refusing to extract")
+
+
+def extract(
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    members: Mapping[str, str],
+    *,
+    max_total: int = MAX_TOTAL,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Digest]:
+    """Extract ``members`` (member path -> plain file name) into ``dest``; return their digests.
+
+    Either every requested file appears under ``dest`` complete, or none is changed.
+    ``on_progress(done, total)`` reports bytes written.
+    """
+    label = Path(archive).name
+    target = Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise VerificationError(f"{label}: not a readable zip archive ({exc})") from None
+    with zf:
+        check_archive(zf, label)
+        infos = {}
+        for member, filename in members.items():
+            if not filename or "/" in filename or "\\" in filename or filename in (".", ".."):
+                raise UnsafeArchiveError(f"{label}: refusing to extract {member!r} to {filename!r}")
+            try:
+                infos[member] = zf.getinfo(member)
+            except KeyError:
+                raise VerificationError(f"{label}: has no member {member!r}") from None
+            if infos[member].is_dir():
+                raise VerificationError(f"{label}: {member!r} is a folder, not a file")
+        total = sum(info.file_size for info in infos.values())
+        if total > max_total:
+            raise UnsafeArchiveError(
+                f"{label}: the requested members would take {total:,} bytes, more than the "
+                f"{max_total:,}-byte limit; refusing to extract"
+            )
+        target.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+        try:
+            digests = _extract_to(zf, infos, members, temp, label, total, on_progress)
+            for member, filename in members.items():
+                os.replace(temp / filename, target / filename)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    return {members[m]: d for m, d in digests.items()}
+
+
+def _extract_to(
+    zf: zipfile.ZipFile,
+    infos: Mapping[str, zipfile.ZipInfo],
+    members: Mapping[str, str],
+    temp: Path,
+    label: str,
+    total: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> dict[str, Digest]:
+    digests: dict[str, Digest] = {}
+    done = 0
+    for member, info in infos.items():
+        hasher = Hasher()
+        out_path = temp / members[member]
+        try:
+            with zf.open(info) as src, open(out_path, "wb") as out:
+                while block := src.read(BLOCK):
+                    hasher.update(block)
+                    if hasher.size > info.file_size:
+                        raise UnsafeArchiveError(f"{label}: {member!r} is larger than its header says")
+                    out.write(block)
+                    done += len(block)
+                    if on_progress:
+                        on_progress(done, total)
+                out.flush()
+                with contextlib.suppress(OSError):
+                    os.fsync(out.fileno())
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+            raise VerificationError(f"{label}: member {member!r} is corrupt ({exc})") from None
+        digests[member] = hasher.digest()
+    return digests

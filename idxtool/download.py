@@ -1,0 +1,362 @@
+"""Get one file intact from the first source that can deliver it.
+
+Sources are tried in order: ``http(s)://`` (requests, streamed), ``file://`` and
+``package://`` (idxtool's own package data). Any failure of a source (connection error,
+timeout, HTTP error, an HTML page, wrong size, wrong hash) moves on to the next one.
+Transient failures (connection errors, timeouts, HTTP 408/429/5xx, a body cut short) are
+retried on the same source with exponential backoff, resuming with ``Range`` where the
+server allows it. The file is written beside the target as ``.NAME.part``, checked, and
+only then renamed to its final name; a wrong download is deleted.
+
+``requests`` is imported only when an HTTP source is actually tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from .cache import partial
+from .checksum import Digest, Expected, Hasher, Verdict, hasher_of, judge
+from .errors import DownloadError
+
+if TYPE_CHECKING:
+    import requests
+
+#: progress(bytes_done, bytes_total_or_None)
+Progress = Callable[[int, "int | None"], None]
+#: log(message, level): level 0 is shown by default, level 1 only with --verbose.
+Log = Callable[[str, int], None]
+
+NET_CHUNK = 64 * 1024
+_HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timeouts and retries for HTTP sources. ``from_env`` reads the IDXTOOL_* overrides."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 1.0
+    backoff_max: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> Policy:
+        """IDXTOOL_TIMEOUT ("SECONDS" or "CONNECT,READ"), IDXTOOL_RETRIES, IDXTOOL_BACKOFF."""
+        policy = cls()
+        timeout = os.environ.get("IDXTOOL_TIMEOUT", "").strip()
+        if timeout:
+            parts = [float(p) for p in timeout.split(",")]
+            policy = cls(parts[0], parts[-1], policy.retries, policy.backoff, policy.backoff_max)
+        retries = os.environ.get("IDXTOOL_RETRIES", "").strip()
+        backoff = os.environ.get("IDXTOOL_BACKOFF", "").strip()
+        return cls(
+            policy.connect_timeout,
+            policy.read_timeout,
+            int(retries) if retries else policy.retries,
+            float(backoff) if backoff else policy.backoff,
+            policy.backoff_max,
+        )
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A file that arrived intact: where from, its digest, and whether only its payload matched."""
+
+    source: str
+    digest: Digest
+    repacked: bool = False
+
+
+class SourceFailed(Exception):
+    """This source cannot deliver the file; ``transient`` ones are worth retrying."""
+
+    def __init__(self, reason: str, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+def download(
+    sources: Sequence[str],
+    target: str | os.PathLike[str],
+    expected: Expected,
+    *,
+    policy: Policy | None = None,
+    progress: Progress | None = None,
+    log: Log | None = None,
+) -> Fetched:
+    """Fetch ``target`` from the first source that delivers it intact; DownloadError if none does."""
+    policy = policy or Policy.from_env()
+    say: Log = log or (lambda message, level: None)
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = partial(path)
+    failures: list[str] = []
+    session: requests.Session | None = None
+    try:
+        for i, url in enumerate(sources):
+            try:
+                scheme = urlsplit(url).scheme.lower()
+                if scheme in ("http", "https"):
+                    if session is None:
+                        session = _session()
+                    digest, verdict = _retrying(url, part, expected, policy, session, progress, say)
+                else:
+                    digest, verdict = _local(url, part, expected, progress)
+            except SourceFailed as exc:
+                failures.append(f"{url}: {exc.reason}")
+                nxt = "; trying the next source" if i + 1 < len(sources) else ""
+                say(f"{expected.name}: {url}: {exc.reason}{nxt}", 0 if nxt else 1)
+                continue
+            os.replace(part, path)
+            return Fetched(url, digest, verdict.repacked)
+    finally:
+        if session is not None:
+            session.close()
+    if not sources:
+        raise DownloadError(f"{expected.name}: no source to download it from")
+    raise DownloadError(f"{expected.name}: could not be obtained from any source: {'; '.join(failures)}")
+
+
+# -- local sources -----------------------------------------------------------------------------
+
+
+def _open_local(url: str) -> IO[bytes]:
+    parts = urlsplit(url)
+    try:
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise SourceFailed(f"file URLs on another host ({parts.netloc}) are not supported")
+            return open(url2pathname(unquote(parts.path)), "rb")
+        if parts.scheme == "package":
+            return (resources.files(parts.netloc) / unquote(parts.path).lstrip("/")).open("rb")
+    except (FileNotFoundError, IsADirectoryError, ModuleNotFoundError):
+        raise SourceFailed("no such file") from None
+    except OSError as exc:
+        raise SourceFailed(f"cannot read it ({exc.strerror or exc})") from None
+    raise SourceFailed(f"unsupported URL scheme {parts.scheme!r}")
+
+
+def _local(url: str, part: Path, expected: Expected, progress: Progress | None) -> tuple[Digest, Verdict]:
+    hasher = Hasher()
+    with _open_local(url) as src, open(part, "wb") as out:
+        try:
+            while block := src.read(NET_CHUNK * 16):
+                _write(out, hasher, block, expected, progress)
+        except SourceFailed:
+            out.close()
+            part.unlink(missing_ok=True)
+            raise
+        _sync(out)
+    return _check(part, hasher, expected, resumed=False)
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+def _session() -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from . import __version__
+
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=0)  # retries are ours: counted, logged, resumed
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = f"idxtool/{__version__}"
+    # The exact published bytes: no transparent compression on top of .gz files.
+    session.headers["Accept-Encoding"] = "identity"
+    return session
+
+
+def _retrying(
+    url: str,
+    part: Path,
+    expected: Expected,
+    policy: Policy,
+    session: requests.Session,
+    progress: Progress | None,
+    say: Log,
+) -> tuple[Digest, Verdict]:
+    attempt = 1
+    while True:
+        try:
+            return _http_once(url, part, expected, policy, session, progress, say)
+        except SourceFailed as exc:
+            if not exc.transient:
+                part.unlink(missing_ok=True)
+                raise
+            if attempt > policy.retries:
+                raise SourceFailed(f"{exc.reason} (gave up after {attempt} attempts)") from None
+            wait = getattr(exc, "retry_after", None) or policy.wait(attempt)
+            wait = min(wait, policy.backoff_max)
+            say(
+                f"{expected.name}: {url}: {exc.reason}; retrying in {wait:.1f} s "
+                f"(attempt {attempt + 1} of {policy.retries + 1})",
+                1,
+            )
+            time.sleep(wait)
+            attempt += 1
+
+
+def _http_once(
+    url: str,
+    part: Path,
+    expected: Expected,
+    policy: Policy,
+    session: requests.Session,
+    progress: Progress | None,
+    say: Log,
+) -> tuple[Digest, Verdict]:
+    import requests
+
+    offset = part.stat().st_size if part.exists() else 0
+    if expected.size is not None and offset >= expected.size:
+        offset = 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        response = session.get(
+            url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout)
+        )
+    except requests.Timeout as exc:
+        raise SourceFailed(f"timed out ({_short(exc)})", transient=True) from None
+    except requests.RequestException as exc:
+        raise SourceFailed(f"connection failed ({_short(exc)})", transient=True) from None
+    with response:
+        offset = _accept(response, offset, expected, part)
+        if offset:
+            say(f"{expected.name}: {url}: resuming at byte {offset:,}", 1)
+        hasher = hasher_of(part) if offset else Hasher()
+        with open(part, "ab" if offset else "wb") as out:
+            try:
+                for block in _body(response):
+                    if hasher.size == 0 and _HTML_START.match(block[:64]):
+                        raise SourceFailed("served an HTML page, not the file")
+                    _write(out, hasher, block, expected, progress)
+            except requests.RequestException as exc:
+                raise SourceFailed(f"connection dropped after {hasher.size:,} bytes ({_short(exc)})", True) from None
+            except _urllib3_errors() as exc:
+                raise SourceFailed(f"connection dropped after {hasher.size:,} bytes ({_short(exc)})", True) from None
+            _sync(out)
+    if expected.size is not None and hasher.size < expected.size:
+        raise SourceFailed(f"connection closed after {hasher.size:,} of {expected.size:,} bytes", True)
+    return _check(part, hasher, expected, resumed=offset > 0)
+
+
+def _accept(response: requests.Response, offset: int, expected: Expected, part: Path) -> int:
+    """Check status and headers before the body; return the offset the body starts at."""
+    status = response.status_code
+    if status == 416 and offset:
+        part.unlink(missing_ok=True)
+        raise SourceFailed("server refused to resume (HTTP 416); starting over", True)
+    if status in (408, 429) or status >= 500:
+        failure = SourceFailed(f"HTTP {status} {response.reason or ''}".rstrip(), True)
+        failure.retry_after = _retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
+        raise failure
+    if status not in (200, 206):
+        raise SourceFailed(f"HTTP {status} {response.reason or ''}".rstrip())
+    ctype = response.headers.get("Content-Type", "")
+    if "html" in ctype.lower():
+        raise SourceFailed(f"served an HTML page (Content-Type: {ctype}), not the file")
+    length = _int(response.headers.get("Content-Length"))
+    if status == 206:
+        if not offset:
+            raise SourceFailed("answered a whole-file request with partial content (HTTP 206)")
+        start = _range_start(response.headers.get("Content-Range", ""))
+        if start != offset:
+            part.unlink(missing_ok=True)
+            raise SourceFailed(f"resumed at the wrong place (Content-Range: {response.headers.get('Content-Range')})", True)
+    else:
+        offset = 0  # 200 to a Range request: the server sends it all again
+    if length is not None and expected.size is not None and offset + length != expected.size:
+        raise SourceFailed(f"server announces {offset + length:,} bytes, expected {expected.size:,}")
+    return offset
+
+
+def _body(response: requests.Response) -> Iterator[bytes]:
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    if encoding not in ("", "identity"):  # the server compressed anyway: keep the raw bytes
+        return response.raw.stream(NET_CHUNK, decode_content=False)  # type: ignore[no-any-return]
+    return response.iter_content(NET_CHUNK)
+
+
+def _urllib3_errors() -> tuple[type[BaseException], ...]:
+    from urllib3.exceptions import HTTPError
+
+    return (HTTPError,)
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+def _write(out: IO[bytes], hasher: Hasher, block: bytes, expected: Expected, progress: Progress | None) -> None:
+    hasher.update(block)
+    if expected.size is not None and hasher.size > expected.size:
+        raise SourceFailed(f"sent more than the expected {expected.size:,} bytes")
+    out.write(block)
+    if progress is not None:
+        progress(hasher.size, expected.size)
+
+
+def _sync(out: IO[bytes]) -> None:
+    out.flush()
+    with contextlib.suppress(OSError):
+        os.fsync(out.fileno())
+
+
+def _check(part: Path, hasher: Hasher, expected: Expected, resumed: bool) -> tuple[Digest, Verdict]:
+    digest = hasher.digest()
+    verdict = judge(part, digest, expected)
+    if not verdict.ok:
+        part.unlink(missing_ok=True)
+        if resumed:  # the pieces may come from different versions: try once more from scratch
+            raise SourceFailed(f"{verdict.problem} after resuming; starting over", True)
+        raise SourceFailed(verdict.problem)
+    return digest, verdict
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _range_start(content_range: str) -> int | None:
+    match = re.match(r"\s*bytes\s+(\d+)-", content_range)
+    return int(match.group(1)) if match else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost useful reason of a requests/urllib3 error, on one line."""
+    text = str(exc)
+    for pattern in (r"\[Errno [^\]]+\] ([^'\")]+)", r"(Read timed out)", r"(Connection refused)", r"(timed out)"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:160]
+
