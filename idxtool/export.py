@@ -1,0 +1,310 @@
+"""Images to PNG files: ImageFolder/Ultralytics class trees, flat folders, contact sheets.
+
+A tree is ``DIR/<class>/<index>.png`` with ``DIR/labels.csv`` (``index,path,label,class``);
+a collection of splits writes ``DIR/<split>/...``. ``<index>`` is the record's position in
+its source, zero-padded to the width of the last index. Encoding runs in worker processes
+over batches of records; the tree is built in a temporary folder beside ``DIR`` and renamed
+into place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import multiprocessing
+import os
+import re
+import signal
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import pngwriter
+from .atomic import atomic_file, atomic_path, check_writable
+from .errors import DataError, UsageError
+from .pairs import ClassInfo, Collection, Part
+
+#: Called with (records done, records in all) as batches finish.
+Progress = Callable[[int, int], None]
+
+BATCH = 500
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to lay out and select the images."""
+
+    names: bool = False  # class folders named after the dataset's classes
+    flat: bool = False  # one folder, no class subfolders
+    limit: int | None = None  # at most this many records (after --per-class)
+    per_class: int | None = None  # the first N records of each class
+    transpose: bool | None = None  # None: as the dataset says (EMNIST: True)
+    jobs: int | None = None  # worker processes; None: all cores
+    level: int = pngwriter.LEVEL
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written."""
+
+    path: Path
+    images: int
+    splits: dict[str, int]
+
+
+# -- naming ----------------------------------------------------------------------------------
+
+
+def safe_name(text: str, fallback: str) -> str:
+    """A folder name every common file system accepts: no / \\ : * ? " < > |, no trailing dot."""
+    name = _UNSAFE.sub("_", text).strip().rstrip(". ")
+    if name in ("", ".", ".."):
+        name = fallback
+    if name.split(".")[0].upper() in _RESERVED:
+        name += "_"
+    return name
+
+
+def class_folders(info: ClassInfo, names: bool, labels: np.ndarray) -> dict[int, str]:
+    """Label value -> folder name: the label number, or the safe class name with ``names``.
+
+    Names that differ only in case (EMNIST's ``A`` and ``a``) would share a folder on macOS
+    and Windows: the later one gets ``_lower`` (or ``_upper``, else ``_<label>``).
+    """
+    present = sorted(int(v) for v in np.unique(labels))
+    if not names:
+        return {v: str(v) for v in present}
+    if info.classes is None:
+        raise UsageError("--names needs class names: give a dataset name, or --dataset NAME for files")
+    folders: dict[int, str] = {}
+    used: set[str] = set()
+    for i, cls in enumerate(info.classes):
+        label = i + info.label_offset
+        name = safe_name(cls, str(label))
+        if name.casefold() in used:
+            if name.lower() == name != name.upper():
+                name += "_lower"
+            elif name.upper() == name != name.lower():
+                name += "_upper"
+            while name.casefold() in used:
+                name += f"_{label}"
+        used.add(name.casefold())
+        folders[label] = name
+    return {v: folders.get(v, str(v)) for v in present}
+
+
+def select(labels: np.ndarray | None, count: int, limit: int | None, per_class: int | None) -> np.ndarray:
+    """Record positions to export, in source order: the first ``per_class`` of each class, then ``limit``."""
+    index = np.arange(count)
+    if per_class is not None:
+        if labels is None:
+            raise UsageError("--per-class needs labels: give the LABELS file too")
+        keep = np.zeros(count, bool)
+        for value in np.unique(labels):
+            keep[np.flatnonzero(labels == value)[:per_class]] = True
+        index = index[keep]
+    return index[:limit] if limit is not None else index
+
+
+def index_width(count: int) -> int:
+    """Digits of the last index: 60000 records -> 5 (00000..59999)."""
+    return len(str(max(count - 1, 0)))
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
+
+
+def _write_batch(paths: list[str], images: np.ndarray, level: int) -> int:
+    pngwriter.write_batch(paths, images, level)
+    return len(paths)
+
+
+class _Writer:
+    """Runs batches in a process pool (or inline for one job), a bounded number in flight."""
+
+    def __init__(self, jobs: int | None, total: int, progress: Progress | None) -> None:
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.total, self.done, self.progress = total, 0, progress
+        self.pool: Executor | None = None
+        self.pending: set[Future[int]] = set()
+
+    def __enter__(self) -> _Writer:
+        if self.jobs > 1 and self.total > BATCH:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init)
+        return self
+
+    def submit(self, paths: list[str], images: np.ndarray, level: int) -> None:
+        if self.pool is None:
+            self._advance(_write_batch(paths, images, level))
+            return
+        self.pending.add(self.pool.submit(_write_batch, paths, images, level))
+        if len(self.pending) >= 3 * self.jobs:
+            self._collect(FIRST_COMPLETED)
+
+    def _collect(self, how: str) -> None:
+        done, self.pending = wait(self.pending, return_when=how)
+        for future in done:
+            self._advance(future.result())
+
+    def _advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if self.pool is None:
+            return
+        try:
+            if exc_type is None:
+                self._collect("ALL_COMPLETED")
+        finally:  # on errors and Ctrl-C: drop queued batches, wait for running ones to stop
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- trees -----------------------------------------------------------------------------------
+
+
+def check_images(part: Part) -> None:
+    """PNG export takes (N, H, W) uint8 images."""
+    images = part.images
+    if images.ndim != 3 or images.dtype != np.uint8:
+        shape = " x ".join(map(str, images.shape))
+        raise DataError(
+            f"{part.images_name}: is {shape} {images.dtype}; PNG export needs 8-bit grayscale "
+            "images (N x height x width uint8)"
+        )
+
+
+def _plan(part: Part, info: ClassInfo, opts: ExportOptions) -> tuple[np.ndarray, list[str], list[tuple[str, ...]]]:
+    """Record positions, relative paths and labels.csv rows for one part."""
+    check_images(part)
+    labels = part.class_labels()
+    index = select(labels, part.count, opts.limit, opts.per_class)
+    width = index_width(part.count)
+    stems = [f"{i:0{width}d}.png" for i in index.tolist()]
+    if labels is None:
+        return index, stems, [(str(i), s) for i, s in zip(index.tolist(), stems)]
+    chosen = labels[index]
+    folders = class_folders(info, opts.names, chosen)
+    rows, paths = [], []
+    for i, stem, label in zip(index.tolist(), stems, chosen.tolist()):
+        path = stem if opts.flat else f"{folders[label]}/{stem}"
+        paths.append(path)
+        rows.append((str(i), path, str(label), info.name_of(label) or ""))
+    return index, paths, rows
+
+
+def _labels_csv(rows: list[tuple[str, ...]], labelled: bool) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "path", "label", "class"] if labelled else ["index", "path"])
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def _transpose(info: ClassInfo, opts: ExportOptions) -> bool:
+    return info.transpose if opts.transpose is None else opts.transpose
+
+
+def check_replaceable(out: Path, force: bool) -> None:
+    """Refuse an existing DIR without ``force``, and with it any folder idxtool did not write."""
+    check_writable(out, force)
+    if out.is_dir() and any(out.iterdir()):
+        ours = (out / "labels.csv").is_file() or any((d / "labels.csv").is_file() for d in out.iterdir() if d.is_dir())
+        if not ours:
+            raise UsageError(f"{out}: is a folder with other files in it (no labels.csv); remove it or choose another -o")
+    elif out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: is a file; -o must be a folder for a PNG tree")
+
+
+def export_tree(
+    out: str | os.PathLike[str],
+    coll: Collection,
+    opts: ExportOptions = ExportOptions(),
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write ``coll`` as PNG trees into ``out`` (one per split), atomically."""
+    target = Path(out)
+    check_replaceable(target, force)
+    plans = {split: _plan(part, coll.info, opts) for split, part in coll.parts.items()}
+    total = sum(len(index) for index, _, _ in plans.values())
+    flip = _transpose(coll.info, opts)
+    with atomic_path(target) as temp, _Writer(opts.jobs, total, progress) as writer:
+        temp.mkdir()
+        for split, (index, paths, rows) in plans.items():
+            part = coll.parts[split]
+            root = temp / split if split else temp
+            root.mkdir(exist_ok=True)
+            for folder in sorted({p.rpartition("/")[0] for p in paths} - {""}):
+                (root / folder).mkdir()
+            (root / "labels.csv").write_bytes(_labels_csv(rows, part.labels is not None))
+            for start in range(0, len(index), BATCH):
+                chosen = index[start : start + BATCH]
+                images = part.images[chosen]
+                if flip:
+                    images = np.ascontiguousarray(images.transpose(0, 2, 1))
+                writer.submit([str(root / p) for p in paths[start : start + BATCH]], images, opts.level)
+    return ExportResult(target, total, {s: len(p[0]) for s, p in plans.items()})
+
+
+# -- contact sheets ------------------------------------------------------------------------
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """'10x10' -> (10, 10): rows x columns."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or not int(m[1]) or not int(m[2]):
+        raise UsageError(f"--grid {text!r}: expected ROWSxCOLUMNS, e.g. 10x10")
+    return int(m[1]), int(m[2])
+
+
+def sheet(part: Part, rows: int, cols: int, transpose: bool = False) -> np.ndarray:
+    """One image of ``rows`` x ``cols`` cells: a row per class (the first ``cols`` of each), in label order.
+
+    Unlabelled images fill the grid in order. Empty cells stay black.
+    """
+    check_images(part)
+    images = part.images
+    labels = part.class_labels()
+    if labels is None:
+        picks = [np.arange(r * cols, min((r + 1) * cols, part.count)) for r in range(rows)]
+    else:
+        picks = [np.flatnonzero(labels == v)[:cols] for v in np.unique(labels)[:rows]]
+    h, w = images.shape[1:]
+    if transpose:
+        h, w = w, h
+    out = np.zeros((rows * h, cols * w), np.uint8)
+    for r, pick in enumerate(picks):
+        for c, i in enumerate(pick.tolist()):
+            cell = images[i].T if transpose else images[i]
+            out[r * h : (r + 1) * h, c * w : (c + 1) * w] = cell
+    return out
+
+
+def write_sheet(
+    out: str | os.PathLike[str],
+    coll: Collection,
+    grid: tuple[int, int],
+    transpose: bool | None = None,
+    force: bool = False,
+) -> Path:
+    """Write a contact sheet of the first split (``train`` if any) as one PNG file."""
+    target = check_writable(out, force)
+    split = "train" if "train" in coll.parts else next(iter(coll.parts))
+    image = sheet(coll.parts[split], *grid, transpose=coll.info.transpose if transpose is None else transpose)
+    with atomic_file(target) as fh:
+        fh.write(pngwriter.encode(image))
+    return target
+

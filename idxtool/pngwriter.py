@@ -1,0 +1,85 @@
+"""A small PNG encoder for 8-bit grayscale images: signature, IHDR, one IDAT, IEND.
+
+Every row uses filter type 0 (none); the image data is one zlib stream. For 28 x 28 digits
+this is ~2x the speed of Pillow's ``Image.save`` per core (most of the time goes to creating files),
+and Pillow decodes the result to the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import numpy as np
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+try:  # ISA-L deflates a 28 x 28 digit in ~8 us, stdlib zlib level 6 in ~19 us
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - isal is a dependency
+    _fast_zlib = None
+
+#: Default level: 1 (ISA-L) writes ~10% more bytes than level 6, in under half the time.
+LEVEL = 1
+
+
+def deflate(data: bytes, level: int = LEVEL) -> bytes:
+    """A zlib stream: ISA-L for levels 1-3 when installed, stdlib zlib otherwise (0 = stored)."""
+    if not 0 <= level <= 9:
+        raise ValueError(f"compression level must be 0-9, not {level}")
+    if _fast_zlib is not None and 1 <= level <= 3:
+        return _fast_zlib.compress(data, level)
+    return zlib.compress(data, level)
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+
+
+_IEND = _chunk(b"IEND", b"")
+
+
+def head(height: int, width: int) -> bytes:
+    """Signature and IHDR of a ``height`` x ``width`` 8-bit grayscale, non-interlaced image."""
+    if not (0 < height < 2**31 and 0 < width < 2**31):
+        raise ValueError(f"PNG images must be at least 1 x 1, not {height} x {width}")
+    return SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+
+
+def with_filter_bytes(images: np.ndarray) -> np.ndarray:
+    """Prefix every row of a (k, h, w) uint8 batch with filter byte 0: (k, h, w + 1)."""
+    k, h, w = images.shape
+    out = np.zeros((k, h, w + 1), np.uint8)
+    out[:, :, 1:] = images
+    return out
+
+
+def encode_filtered(head_bytes: bytes, rows: np.ndarray, level: int = LEVEL) -> bytes:
+    """A whole PNG file from its head and its (h, w + 1) filtered rows."""
+    return b"".join((head_bytes, _chunk(b"IDAT", deflate(rows.tobytes(), level)), _IEND))
+
+
+def encode(image: np.ndarray, level: int = LEVEL) -> bytes:
+    """A PNG file of one (h, w) uint8 image."""
+    if image.dtype != np.uint8 or image.ndim != 2:
+        raise ValueError(f"expected a 2-d uint8 image, got {image.ndim}-d {image.dtype}")
+    return encode_filtered(head(*image.shape), with_filter_bytes(image[None])[0], level)
+
+
+def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL) -> None:
+    """Write ``images[i]`` to ``paths[i]`` (new files) for a (k, h, w) uint8 batch."""
+    if not len(paths):
+        return
+    h, w = images.shape[1:]
+    top = head(h, w)
+    rows = with_filter_bytes(images)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    for path, image_rows in zip(paths, rows):
+        data = encode_filtered(top, image_rows, level)
+        fd = os.open(path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
