@@ -122,7 +122,7 @@ def download(
             except SourceFailed as exc:
                 failures.append(f"{url}: {exc.reason}")
                 nxt = "; trying the next source" if i + 1 < len(sources) else ""
-                say(f"{expected.name}: {url}: {exc.reason}{nxt}", 0 if nxt else 1)
+                say(f"{expected.name}: {url}: {exc.reason}{nxt}", 1)
                 continue
             os.replace(part, path)
             return Fetched(url, digest, verdict.repacked)

@@ -401,7 +401,7 @@ def unknown_message(name: str, known: list[str]) -> str:
     """'NAME: unknown dataset; did you mean ...?' with close matches from ``known``."""
     lowered = {n.lower().replace("_", "-"): n for n in known}
     close = difflib.get_close_matches(name.lower().replace("_", "-"), list(lowered), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(lowered[c]) for c in close)}?" if close else ""
+    hint = f"; did you mean {' or '.join(lowered[c] for c in close)}?" if close else ""
     return f"{name}: unknown dataset{hint} (idxtool list shows them all)"
 
 

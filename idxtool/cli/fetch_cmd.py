@@ -1,0 +1,97 @@
+"""idxtool fetch NAME...: download datasets into the cache, verified."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import click
+
+from .complete import dataset_names
+from .render import emit_json, log, progress, settings
+
+
+class _Bars:
+    """Adapts the core's plain progress callable to rich bars (one per file), thread-safe."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.tasks: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, key: str, done: int, total: int | None) -> None:
+        with self.lock:
+            if key not in self.tasks:
+                self.tasks[key] = self.bar.add_task(key, total=total)
+            self.bar.update(self.tasks[key], completed=done, total=total)
+
+
+def _log(message: str, level: int) -> None:
+    log(message, level=level)
+
+
+@click.command("fetch")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=dataset_names)
+@click.option(
+    "--dir", "dir_", type=click.Path(file_okay=False),
+    help="Cache root (default: IDXTOOL_HOME, else the user cache folder). Files go to DIR/NAME/.",
+)
+@click.option(
+    "--mirror", "mirrors", multiple=True, metavar="URL",
+    help="Base URL (http, https or file) that replaces the manifests' sources; repeat to try several in order. "
+    "Default: IDXTOOL_MIRROR (space-separated).",
+)
+@click.option("--force", is_flag=True, help="Download again even when the files are present and verified.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True,
+    help="Files of a dataset downloaded in parallel.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object naming every file with its status.")
+def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...], force: bool, jobs: int, as_json: bool) -> None:
+    """Download datasets into the cache, verified by size and hash.
+
+    Files already present and verified are not downloaded again (no network request).
+    Sources are tried in order; retries use backoff and resume interrupted downloads.
+    Exit code 3 names each file that no source could deliver intact; the files that
+    did arrive are kept. IDXTOOL_TIMEOUT, IDXTOOL_RETRIES and IDXTOOL_BACKOFF tune the
+    network behaviour.
+    """
+    from .. import registry
+    from ..fetch import fetch
+
+    datasets = [registry.get(name) for name in names]  # unknown names fail before any download
+    with progress(unit="bytes", transient=True) as bar:
+        report = fetch(
+            datasets,
+            dir_,
+            mirrors=list(mirrors) or None,
+            force=force,
+            jobs=jobs,
+            progress=_Bars(bar) if bar is not None else None,
+            log=_log,
+        )
+    if as_json:
+        emit_json({"root": str(report.root), "files": [r.to_json() for r in report.results]})
+    elif not settings().quiet:
+        _summary(report)
+    report.raise_for_failures()
+
+
+def _summary(report: Any) -> None:
+    verbose = settings().verbose
+    by_dataset: dict[str, list[Any]] = {}
+    for r in report.results:
+        by_dataset.setdefault(r.dataset, []).append(r)
+    for name, results in by_dataset.items():
+        counts: dict[str, int] = {}
+        for r in results:
+            if r.status != "skipped":
+                counts[r.status] = counts.get(r.status, 0) + 1
+        folder = report.root / name
+        detail = ", ".join(f"{n} {status}" for status, n in counts.items())
+        click.echo(f"{name}: {folder} ({detail})")
+        for r in results:
+            if verbose and r.status != "failed":
+                source = f" from {r.source}" if r.source else ""
+                note = " (re-compressed copy, same IDX payload)" if r.repacked else ""
+                click.echo(f"  {r.name}: {r.status}{source}{note}")
