@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import compress, pairs
 from .atomic import check_writable
-from .errors import InputNotFoundError, UsageError
+from .errors import UsageError
 from .export import ExportOptions, Progress
 from .formats import FORMATS, detect
 from .pairs import Collection
@@ -46,9 +46,7 @@ def source_format(sources: Sequence[str]) -> str:
     if len(sources) == 1 and pairs.is_dataset_name(sources[0]):
         return "dataset"
     for src in sources:
-        if not os.path.exists(src):
-            hint = " or registered dataset" if pairs.dataset_names() else ""
-            raise InputNotFoundError(f"{src}: no such file{hint}")
+        pairs.check_exists(src)
     return detect(sources[0])
 
 

@@ -189,7 +189,7 @@ def check_images(part: Part) -> None:
 def _plan(part: Part, info: ClassInfo, opts: ExportOptions) -> tuple[np.ndarray, list[str], list[tuple[str, ...]]]:
     """Record positions, relative paths and labels.csv rows for one part."""
     check_images(part)
-    labels = part.class_labels()
+    labels = part.class_labels(info.label_column)
     index = select(labels, part.count, opts.limit, opts.per_class)
     width = index_width(part.count)
     stems = [f"{i:0{width}d}.png" for i in index.tolist()]
@@ -270,14 +270,14 @@ def parse_grid(text: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
-def sheet(part: Part, rows: int, cols: int, transpose: bool = False) -> np.ndarray:
+def sheet(part: Part, rows: int, cols: int, transpose: bool = False, column: int = 0) -> np.ndarray:
     """One image of ``rows`` x ``cols`` cells: a row per class (the first ``cols`` of each), in label order.
 
     Unlabelled images fill the grid in order. Empty cells stay black.
     """
     check_images(part)
     images = part.images
-    labels = part.class_labels()
+    labels = part.class_labels(column)
     if labels is None:
         picks = [np.arange(r * cols, min((r + 1) * cols, part.count)) for r in range(rows)]
     else:
@@ -303,7 +303,8 @@ def write_sheet(
     """Write a contact sheet of the first split (``train`` if any) as one PNG file."""
     target = check_writable(out, force)
     split = "train" if "train" in coll.parts else next(iter(coll.parts))
-    image = sheet(coll.parts[split], *grid, transpose=coll.info.transpose if transpose is None else transpose)
+    flip = coll.info.transpose if transpose is None else transpose
+    image = sheet(coll.parts[split], *grid, transpose=flip, column=coll.info.label_column)
     with atomic_file(target) as fh:
         fh.write(pngwriter.encode(image))
     return target

@@ -25,6 +25,7 @@ class ClassInfo:
     label_offset: int = 0
     transpose: bool = False
     dataset: str | None = None
+    label_column: int = 0  # 2-d labels (QMNIST's extended ones): the column holding the class
 
     def name_of(self, label: int) -> str | None:
         """The class name of label value ``label``, or None when unnamed."""
@@ -47,11 +48,11 @@ class Part:
     def count(self) -> int:
         return int(self.images.shape[0])
 
-    def class_labels(self) -> np.ndarray | None:
-        """One integer label per record: the labels, or column 0 of 2-D (QMNIST-style) labels."""
+    def class_labels(self, column: int = 0) -> np.ndarray | None:
+        """One integer label per record: the labels, or one column of 2-D (QMNIST-style) labels."""
         if self.labels is None:
             return None
-        return self.labels if self.labels.ndim == 1 else self.labels[:, 0]
+        return self.labels if self.labels.ndim == 1 else self.labels[:, column]
 
 
 @dataclass
@@ -113,7 +114,7 @@ def check_part(part: Part) -> Part:
 
 def check_classes(part: Part, info: ClassInfo) -> None:
     """Every label must name one of the dataset's classes."""
-    labels = part.class_labels()
+    labels = part.class_labels(info.label_column)
     if labels is None or info.classes is None or not len(labels):
         return
     k, off = len(info.classes), info.label_offset
@@ -164,6 +165,7 @@ def dataset_info(name: str) -> ClassInfo:
         label_offset=int(getattr(ds, "label_offset", 0) or 0),
         transpose=bool(getattr(ds, "transpose", False)),
         dataset=str(getattr(ds, "name", name)),
+        label_column=int(getattr(ds, "label_column", None) or 0),
     )
 
 
@@ -172,6 +174,18 @@ def dataset_paths(name: str, dir: str | os.PathLike[str] | None = None) -> dict[
     from .fetch import local_splits
 
     return {split: PairPaths(Path(i), Path(l) if l else None) for split, (i, l) in local_splits(name, dir).items()}
+
+
+def check_exists(src: str) -> None:
+    """A missing path: unknown dataset (with suggestions) when it looks like a name, else no such file."""
+    if os.path.exists(src):
+        return
+    registry = _registry()
+    looks_like_name = registry is not None and not any(c in src for c in "/\\.")
+    if looks_like_name and hasattr(registry, "unknown_message"):
+        raise UnknownDatasetError(registry.unknown_message(src, list(registry.names())))
+    hint = " or registered dataset" if registry is not None else ""
+    raise InputNotFoundError(f"{src}: no such file{hint}")
 
 
 def dataset_names() -> list[str]:
@@ -211,9 +225,7 @@ def resolve(
     if len(sources) > 2:
         raise UsageError(f"expected IMAGES [LABELS] or one dataset name, got {len(sources)} arguments")
     for src in sources:
-        if not os.path.exists(src):
-            hint = " or registered dataset" if _registry() is not None else ""
-            raise InputNotFoundError(f"{src}: no such file{hint}")
+        check_exists(src)
     images = Path(sources[0])
     labels = Path(sources[1]) if len(sources) == 2 else None
     info = dataset_info(dataset) if dataset else ClassInfo()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 #: Formats ``convert --to`` accepts.
 FORMATS: tuple[str, ...] = ("npz", "npy", "csv", "png", "pkl", "idx")
+#: CSV header styles: Kaggle digit-recognizer, Kaggle Fashion-MNIST, "MNIST in CSV", none.
+CSV_HEADERS: tuple[str, ...] = ("pixel0", "pixel1", "rowcol", "none")
 
 _COMPRESSED = (".gz", ".xz", ".bz2")
 

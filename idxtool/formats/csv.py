@@ -24,10 +24,10 @@ from .. import compress
 from ..atomic import atomic_file
 from ..errors import DataError, UsageError
 from ..pairs import Collection, Part
+from . import CSV_HEADERS
 from .files import atomic_files
 
-#: Header styles: the Kaggle digit-recognizer default, Kaggle Fashion-MNIST, "MNIST in CSV", none.
-HEADERS: tuple[str, ...] = ("pixel0", "pixel1", "rowcol", "none")
+HEADERS = CSV_HEADERS
 ROWS_PER_CHUNK = 2048
 
 

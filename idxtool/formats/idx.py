@@ -33,10 +33,10 @@ def idx_array(arr: np.ndarray, name: str) -> np.ndarray:
     raise UsageError(f"{name}: {arr.dtype} cannot be stored in IDX (uint8, int8, int16, int32, float32, float64)")
 
 
-def file_name(split: str, kind: str, arr: np.ndarray, compression: compress.Compression) -> str:
+def file_name(split: str, kind: str, ndim: int, dtype: np.dtype, compression: compress.Compression) -> str:  # type: ignore[type-arg]
     """``train-images-idx3-ubyte.gz``-style names; no split prefix for a lone pair."""
     prefix = f"{split}-" if split else ""
-    return f"{prefix}{kind}-idx{arr.ndim}-{TYPE_WORDS[arr.dtype.name]}{SUFFIXES[compression]}"
+    return f"{prefix}{kind}-idx{ndim}-{TYPE_WORDS[np.dtype(dtype).name]}{SUFFIXES[compression]}"
 
 
 def write(
@@ -49,10 +49,10 @@ def write(
     arrays: list[tuple[Path, np.ndarray]] = []
     for split, part in coll.parts.items():
         x = idx_array(part.images, part.images_name)
-        arrays.append((Path(folder) / file_name(split, "images", x, compression), x))
+        arrays.append((Path(folder) / file_name(split, "images", x.ndim, x.dtype, compression), x))
         if part.labels is not None:
             y = idx_array(part.labels, part.labels_name or "labels")
-            arrays.append((Path(folder) / file_name(split, "labels", y, compression), y))
+            arrays.append((Path(folder) / file_name(split, "labels", y.ndim, y.dtype, compression), y))
     targets = [t for t, _ in arrays]
     with atomic_files(targets, force) as temps:
         for temp, (_, arr) in zip(temps, arrays):
