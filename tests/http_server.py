@@ -1,0 +1,175 @@
+"""A real HTTP server on 127.0.0.1 for download tests, with faults injected per path.
+
+It serves the files under a folder (``../shared/datasets`` or one built in tmp_path),
+honours ``Range: bytes=N-`` with 206, records every request with its headers, and plays
+queued faults for a path, one per request, before serving normally again:
+
+    server.fault("/mnist/t10k-labels-idx1-ubyte.gz", "500", "500")
+
+Faults: ``404``, ``500``, ``html`` (a 200 text/html page), ``html-octet`` (an HTML page
+labelled application/octet-stream), ``drop:N`` (announce the whole file, send N bytes,
+close the connection), ``wrong`` (same length, wrong bytes), ``slow:S`` (wait S seconds
+before answering), ``norange`` (ignore Range, send the whole file with 200), ``length``
+(a Content-Length that is not the file's).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+HTML = b"<!DOCTYPE html>\n<html><head><title>Domain for sale</title></head><body>This domain has expired.</body></html>\n"
+
+
+@dataclass
+class Seen:
+    """One request the server received."""
+
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FaultServer:
+    root: Path
+    port: int = 0
+    requests: list[Seen] = field(default_factory=list)
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def fault(self, path: str, *behaviours: str) -> None:
+        """Queue faults for ``path`` (leading '/'), played one per request."""
+        with self.lock:
+            self.faults.setdefault(path, []).extend(behaviours)
+
+    def hits(self, path: str) -> list[Seen]:
+        """The requests for ``path``."""
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+    def _next_fault(self, path: str) -> str | None:
+        with self.lock:
+            queue = self.faults.get(path)
+            return queue.pop(0) if queue else None
+
+
+def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            try:
+                self._serve()
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+                self.close_connection = True
+
+        def _serve(self) -> None:
+            with state.lock:
+                state.requests.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+            fault = state._next_fault(self.path)
+            if fault and fault.startswith("slow:"):
+                time.sleep(float(fault.split(":", 1)[1]))
+                fault = None
+            if fault in ("404", "500"):
+                return self._send(int(fault), b"no\n", "text/plain")
+            if fault == "html":
+                return self._send(200, HTML, "text/html; charset=utf-8")
+            if fault == "html-octet":
+                return self._send(200, HTML, "application/octet-stream")
+            target = (state.root / self.path.lstrip("/")).resolve()
+            if not target.is_file() or state.root.resolve() not in target.parents:
+                return self._send(404, b"not found\n", "text/plain")
+            data = target.read_bytes()
+            if fault == "wrong":
+                return self._send(200, bytes(len(data)), "application/octet-stream")
+            if fault == "length":
+                return self._send(200, data + b"extra", "application/octet-stream")
+            if fault and fault.startswith("drop:"):
+                cut = int(fault.split(":", 1)[1])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                self.wfile.write(data[:cut])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_WR)
+                return None
+            start = _range_start(self.headers.get("Range"))
+            if start is not None and fault != "norange":
+                if start >= len(data):
+                    return self._send(416, b"", "text/plain")
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                return self._body(data[start:])
+            self.send_response(200)
+            return self._body(data)
+
+        def _body(self, data: bytes) -> None:
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def _range_start(value: str | None) -> int | None:
+    if not value or not value.startswith("bytes=") or not value.endswith("-"):
+        return None
+    return int(value[len("bytes=") : -1])
+
+
+@pytest.fixture()
+def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts, two retries, no real backoff: fault tests stay fast."""
+    monkeypatch.setenv("IDXTOOL_TIMEOUT", "2,0.5")
+    monkeypatch.setenv("IDXTOOL_RETRIES", "2")
+    monkeypatch.setenv("IDXTOOL_BACKOFF", "0.01")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+
+
+def serve(root: Path) -> Iterator[FaultServer]:
+    """Run a FaultServer for ``root`` on 127.0.0.1 until the generator is closed."""
+    state = FaultServer(root)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture()
+def server(shared: Path, fast_network: None) -> Iterator[FaultServer]:
+    """A FaultServer serving ../shared/datasets (laid out like an idxtool cache)."""
+    yield from serve(shared)
