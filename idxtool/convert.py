@@ -59,18 +59,21 @@ def load_sources(
     transpose: bool = False,
 ) -> tuple[Collection, str]:
     """Read the sources into a checked collection; ``dataset`` lends it class names."""
-    from .formats import csv, npy, npz, pkl, png
+    from .formats import csv, idx, npy, npz, pkl, png
 
     if not sources:
         raise UsageError("give at least one SRC")
     kind = source_format(sources)
     most = {"dataset": 1, "idx": 2, "npy": 2}.get(kind, 1)
     if len(sources) > most:
-        raise UsageError(f"a {kind} source takes {most} argument{'s' if most > 1 else ''}, got {len(sources)}")
-    if kind in ("dataset", "idx"):
+        wanted = "IMAGES [LABELS]" if most == 2 else f"one {kind} source"
+        raise UsageError(f"expected {wanted}, got {len(sources)} arguments: {' '.join(sources)}")
+    if kind == "dataset" or (kind == "idx" and not os.path.isdir(sources[0])):
         coll = pairs.load(pairs.resolve(sources, dir=dir, dataset=dataset))
         return coll, kind
-    if kind == "npz":
+    if kind == "idx":
+        coll = idx.read_folder(sources[0])
+    elif kind == "npz":
         coll = npz.read(sources[0])
     elif kind == "npy":
         coll = npy.read(sources)

@@ -99,8 +99,9 @@ def check_part(part: Part) -> Part:
     if part.labels is None:
         return part
     if part.labels.ndim not in (1, 2):
+        shape = " x ".join(map(str, part.labels.shape))
         raise DataError(
-            f"{part.labels_name}: labels must be 1- or 2-dimensional, not {part.labels.ndim}-dimensional"
+            f"{part.labels_name}: is {shape}, which looks like images, not labels (labels are 1- or 2-dimensional)"
         )
     if part.labels.dtype.kind not in "iu":
         raise DataError(f"{part.labels_name}: labels must be integers, not {part.labels.dtype}")

@@ -17,10 +17,10 @@ import numpy as np
 
 from . import compress
 from .errors import DataError, UsageError
-from .formats.files import atomic_files
+from .formats.files import atomic_files, open_new
 from .formats.idx import file_name
 from .idx import Header, open_idx
-from .pairs import PairPaths, check_images_shape
+from .pairs import PairPaths, Part, check_images_shape, check_part
 
 #: Called with (records done, records in all).
 Progress = Callable[[int, int], None]
@@ -145,7 +145,7 @@ def _bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:
 def _open_parts(temps: Sequence[Path], compression: compress.Compression) -> list[tuple[IO[bytes], IO[bytes]]]:
     opened = []
     for temp in temps:
-        raw = open(temp, "wb")
+        raw = open_new(temp)
         opened.append((raw, compress.open_write(raw, compression)))
     return opened
 
@@ -221,11 +221,7 @@ def split(
     if paths.labels is not None:
         with open_idx(paths.labels) as f:
             labels = f.read()
-        if len(labels) != count or labels.ndim not in (1, 2):
-            raise DataError(
-                f"{paths.images} has {count:,} records but {paths.labels} has {len(labels):,} labels; "
-                "give the labels file that belongs to these images"
-            )
+        check_part(Part(np.empty((count, 0)), labels, str(paths.images), str(paths.labels)))
     classes = None if labels is None else (labels if labels.ndim == 1 else labels[:, label_column])
     if per_class_n is not None:
         part_of = per_class(classes, per_class_n)

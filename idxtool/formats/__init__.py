@@ -26,12 +26,14 @@ def _stem_suffix(path: Path) -> str:
 
 
 def detect(path: str | os.PathLike[str]) -> str:
-    """The format of an existing file or folder: npz, npy, csv, pkl, png (a tree) or idx."""
+    """The format of an existing file or folder: npz, npy, csv, pkl, png (a tree) or idx (files or a folder)."""
     p = Path(path)
     if p.is_dir():
         names = [c.name for c in p.iterdir()]
         if any(n.endswith(".npy") for n in names):
             return "npy"
+        if any("images-idx" in n for n in names):
+            return "idx"
         if any(_stem_suffix(Path(n)) == ".csv" for n in names) and "labels.csv" not in names and not any(
             (p / n).is_dir() for n in names
         ):

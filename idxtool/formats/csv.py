@@ -25,7 +25,7 @@ from ..atomic import atomic_file
 from ..errors import DataError, UsageError
 from ..pairs import Collection, Part
 from . import CSV_HEADERS
-from .files import atomic_files
+from .files import atomic_files, open_new
 
 HEADERS = CSV_HEADERS
 ROWS_PER_CHUNK = 2048
@@ -157,7 +157,7 @@ def write(
     targets = [Path(out) / f"{split}.csv{suffix}" for split in coll.parts]
     with atomic_files(targets, force) as temps:
         for temp, part in zip(temps, coll.parts.values()):
-            with open(temp, "wb") as fh:
+            with open_new(temp) as fh:
                 stream = _compressed(fh, kind)
                 write_part(stream, part, header)
                 if stream is not fh:

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from ..atomic import check_writable
 
@@ -41,6 +42,11 @@ def atomic_files(targets: Sequence[Path], force: bool) -> Iterator[list[Path]]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+def open_new(path: Path) -> IO[bytes]:
+    """Open a new file for writing without its name on the object (gzip would record the temp name)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666), "wb")
 
 
 def split_name(base: str, split: str, sep: str = "_") -> str:

@@ -11,7 +11,7 @@ from .. import compress
 from ..errors import UsageError
 from ..idx import header_for, write_stream
 from ..pairs import Collection, PairPaths, load_part
-from .files import atomic_files
+from .files import atomic_files, open_new
 
 #: The type words of the published file names (QMNIST: ``idx2-int``).
 TYPE_WORDS = {"uint8": "ubyte", "int8": "byte", "int16": "short", "int32": "int", "float32": "float", "float64": "double"}
@@ -56,7 +56,7 @@ def write(
     targets = [t for t, _ in arrays]
     with atomic_files(targets, force) as temps:
         for temp, (_, arr) in zip(temps, arrays):
-            with open(temp, "wb") as raw:
+            with open_new(temp) as raw:
                 out = compress.open_write(raw, compression)
                 write_stream(out, header_for(arr), [arr])
                 if out is not raw:
@@ -65,6 +65,19 @@ def write(
 
 
 def read(images: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None) -> Collection:
-    """An IDX images file and its labels, checked."""
+    """An IDX images file and its labels, or a folder written by :func:`write`, checked."""
+    if Path(images).is_dir():
+        return read_folder(images)
     part = load_part(PairPaths(Path(images), Path(labels) if labels else None))
     return Collection({"": part}, name=str(images))
+
+
+def read_folder(folder: str | os.PathLike[str]) -> Collection:
+    """``[<split>-]images-idx*`` files with their ``[<split>-]labels-idx*`` partners."""
+    root = Path(folder)
+    parts = {}
+    for images in sorted(root.glob("*images-idx*")):
+        prefix = images.name.split("images-idx")[0]
+        labels = sorted(root.glob(f"{prefix}labels-idx*"))
+        parts[prefix.rstrip("-")] = load_part(PairPaths(images, labels[0] if labels else None))
+    return Collection(parts, name=str(root))

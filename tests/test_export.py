@@ -1,0 +1,143 @@
+"""export-png: folder names, selection, trees Pillow reads back exactly, atomicity, sheets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import idxtool
+from idxtool import export
+from idxtool.errors import DataError, OutputExistsError, UsageError
+from idxtool.export import ExportOptions, class_folders, export_tree, safe_name, select
+from idxtool.pairs import ClassInfo, Collection, Part
+
+FASHION = ClassInfo(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), dataset="fashion-mnist")
+
+
+@pytest.fixture
+def part(mnist_images: Path, mnist_labels: Path) -> Part:
+    return Part(idxtool.read(mnist_images)[:300], idxtool.read(mnist_labels)[:300], "t10k-images", "t10k-labels")
+
+
+def test_safe_names() -> None:
+    assert safe_name("T-shirt/top", "0") == "T-shirt_top"
+    assert safe_name('a:b*c?"d<e>|f\\g', "1") == "a_b_c__d_e__f_g"
+    assert safe_name("dots...", "2") == "dots"
+    assert safe_name("..", "3") == "3"
+    assert safe_name("CON", "4") == "CON_" and safe_name("aux.txt", "5") == "aux.txt_"
+
+
+def test_class_folders_numbers_names_and_case_collisions() -> None:
+    labels = np.arange(10)
+    assert class_folders(FASHION, False, labels) == {i: str(i) for i in range(10)}
+    assert class_folders(FASHION, True, labels)[0] == "T-shirt_top"
+    byclass = ClassInfo(tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), dataset="emnist-byclass")
+    folders = class_folders(byclass, True, np.arange(62))
+    assert folders[10] == "A" and folders[36] == "a_lower" and folders[61] == "z_lower"
+    assert len({f.casefold() for f in folders.values()}) == 62
+    letters = ClassInfo(tuple("abc"), label_offset=1, dataset="emnist-letters")
+    assert class_folders(letters, True, np.array([1, 3])) == {1: "a", 3: "c"}
+    with pytest.raises(UsageError, match="--names needs class names: give a dataset name, or --dataset NAME"):
+        class_folders(ClassInfo(), True, labels)
+
+
+def test_select_per_class_then_limit() -> None:
+    labels = np.array([0, 1, 0, 0, 1, 2, 1])
+    assert select(labels, 7, None, 2).tolist() == [0, 1, 2, 4, 5]
+    assert select(labels, 7, 3, 2).tolist() == [0, 1, 2]
+    with pytest.raises(UsageError, match="--per-class needs labels"):
+        select(None, 7, None, 2)
+
+
+def read_index(root: Path) -> list[dict[str, str]]:
+    with open(root / "labels.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_tree_is_pixel_exact_and_indexed(part: Part, tmp_path: Path, jobs: int) -> None:
+    out = tmp_path / "tree"
+    result = export_tree(out, Collection({"": part}), ExportOptions(jobs=jobs))
+    assert result.images == 300
+    assert sorted(p.name for p in out.iterdir()) == [*map(str, range(10)), "labels.csv"]
+    rows = read_index(out)
+    assert rows[0] == {"index": "0", "path": "7/000.png", "label": "7", "class": ""}
+    for row in rows[:: 17]:
+        i = int(row["index"])
+        with Image.open(out / row["path"]) as im:
+            assert im.mode == "L" and np.array_equal(np.asarray(im), part.images[i])
+        assert int(row["label"]) == part.labels[i]
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]  # no temporary folder left
+
+
+def test_named_flat_transposed_and_selected(part: Part, tmp_path: Path) -> None:
+    coll = Collection({"": part}, FASHION)
+    export_tree(tmp_path / "n", coll, ExportOptions(names=True, per_class=2, transpose=True))
+    rows = read_index(tmp_path / "n")
+    assert len(rows) == 20 and rows[0]["class"] == "Sneaker" and rows[0]["path"] == "Sneaker/000.png"
+    assert (tmp_path / "n" / "T-shirt_top").is_dir()
+    with Image.open(tmp_path / "n" / rows[0]["path"]) as im:
+        assert np.array_equal(np.asarray(im), part.images[0].T)
+    export_tree(tmp_path / "f", coll, ExportOptions(flat=True, limit=5))
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["000.png", "001.png", "002.png", "003.png", "004.png", "labels.csv"]
+
+
+def test_splits_and_unlabelled(part: Part, tmp_path: Path) -> None:
+    coll = Collection({"train": Part(part.images[:20], part.labels[:20]), "test": Part(part.images[20:25])})
+    export_tree(tmp_path / "d", coll)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["test", "train"]
+    assert read_index(tmp_path / "d" / "test")[0] == {"index": "0", "path": "0.png"}
+    assert (tmp_path / "d" / "train" / "7" / "00.png").is_file()
+
+
+def test_existing_output_and_foreign_folders(part: Part, tmp_path: Path) -> None:
+    coll = Collection({"": Part(part.images[:5], part.labels[:5])})
+    export_tree(tmp_path / "t", coll)
+    with pytest.raises(OutputExistsError, match="t: already exists \\(pass --force to overwrite it\\)"):
+        export_tree(tmp_path / "t", coll)
+    export_tree(tmp_path / "t", Collection({"": Part(part.images[:3], part.labels[:3])}), force=True)
+    assert len(read_index(tmp_path / "t")) == 3
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("precious")
+    with pytest.raises(UsageError, match="home: is a folder with other files in it \\(no labels.csv\\)"):
+        export_tree(tmp_path / "home", coll, force=True)
+    assert (tmp_path / "home" / "thesis.tex").read_text() == "precious"
+
+
+def failing_after_100(paths: list[str], images: np.ndarray, level: int) -> int:
+    """A batch writer whose disk fills up at record 100 (module level: workers unpickle it)."""
+    if int(Path(paths[0]).stem) >= 100:
+        raise OSError(28, "No space left on device")
+    export.pngwriter.write_batch(paths, images, level)
+    return len(paths)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failure_halfway_leaves_no_tree(part: Part, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    monkeypatch.setattr(export, "_write_batch", failing_after_100)
+    monkeypatch.setattr(export, "BATCH", 50)
+    with pytest.raises(OSError, match="No space left"):
+        export_tree(tmp_path / "t", Collection({"": part}), ExportOptions(jobs=jobs, flat=True))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejects_non_images(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="x: is 2 x 2 x 2 int32; PNG export needs 8-bit grayscale images"):
+        export_tree(tmp_path / "t", Collection({"": Part(np.zeros((2, 2, 2), np.int32), None, "x")}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_contact_sheet_has_a_row_per_class(part: Part, tmp_path: Path) -> None:
+    path = export.write_sheet(tmp_path / "s.png", Collection({"": part}), export.parse_grid("10x3"))
+    sheet = np.asarray(Image.open(path))
+    assert sheet.shape == (280, 84)
+    for digit in range(10):
+        first = np.flatnonzero(part.labels == digit)[:3]
+        for c, i in enumerate(first):
+            assert np.array_equal(sheet[digit * 28 : (digit + 1) * 28, c * 28 : (c + 1) * 28], part.images[i])
+    with pytest.raises(UsageError, match="--grid '10': expected ROWSxCOLUMNS, e.g. 10x10"):
+        export.parse_grid("10")

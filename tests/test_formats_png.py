@@ -1,0 +1,62 @@
+"""Reading PNG trees back: labels.csv, numeric folders, ImageFolder order, bad images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from idxtool.errors import DataError
+from idxtool.export import ExportOptions, export_tree
+from idxtool.formats import png
+from idxtool.pairs import ClassInfo, Collection, Part
+
+
+@pytest.fixture
+def part() -> Part:
+    rng = np.random.default_rng(3)
+    return Part(rng.integers(0, 256, (30, 5, 7), dtype=np.uint8), rng.integers(0, 3, 30).astype(np.uint8), "x", "y")
+
+
+def test_named_tree_round_trips_through_labels_csv(part: Part, tmp_path: Path) -> None:
+    info = ClassInfo(("cat/dog", "A", "a"), dataset="toy")
+    export_tree(tmp_path / "t", Collection({"": part}, info), ExportOptions(names=True))
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["A", "a_lower", "cat_dog", "labels.csv"]
+    back = png.read(tmp_path / "t").parts[""]
+    assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
+
+
+def test_numeric_folders_without_labels_csv_keep_order(part: Part, tmp_path: Path) -> None:
+    export_tree(tmp_path / "t", Collection({"": part}))
+    (tmp_path / "t" / "labels.csv").unlink()
+    back = png.read(tmp_path / "t").parts[""]
+    assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
+
+
+def test_image_folder_convention_for_named_folders(tmp_path: Path) -> None:
+    for name, value in [("zebra", 1), ("ant", 2)]:
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.full((2, 2), value, np.uint8)).save(tmp_path / name / "img.png")
+    back = png.read(tmp_path).parts[""]
+    assert back.labels.tolist() == [0, 1]  # sorted names: ant = 0, zebra = 1
+    assert back.images[:, 0, 0].tolist() == [2, 1]
+
+
+def test_rejects_colour_and_mixed_sizes(tmp_path: Path) -> None:
+    (tmp_path / "0").mkdir()
+    Image.new("RGB", (2, 2)).save(tmp_path / "0" / "1.png")
+    with pytest.raises(DataError, match="1.png: is a RGB image; expected 8-bit grayscale \\(mode L\\)"):
+        png.read(tmp_path)
+    Image.new("L", (2, 2)).save(tmp_path / "0" / "1.png")
+    Image.new("L", (3, 2)).save(tmp_path / "0" / "2.png")
+    with pytest.raises(DataError, match="2.png: is 3 x 2, the others are 2 x 2"):
+        png.read(tmp_path)
+    with pytest.raises(DataError, match="no PNG files, class folders or labels.csv found"):
+        png.read(_empty(tmp_path))
+
+
+def _empty(tmp_path: Path) -> Path:
+    (tmp_path / "empty").mkdir()
+    return tmp_path / "empty"

@@ -1,0 +1,146 @@
+"""split: stratified, seeded, byte-deterministic, lossless; sizes, names, per-class, errors."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import idxtool
+from idxtool.errors import DataError, OutputExistsError, UsageError
+from idxtool.pairs import PairPaths
+from idxtool.split import apportion, assign, split
+
+
+@pytest.fixture
+def pair(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> PairPaths:
+    """2,000 real MNIST test records as a gzip IDX pair."""
+    images = idxtool.write(tmp_path / "in" / "t-images-idx3-ubyte.gz", idxtool.read(mnist_images)[:2000])
+    labels = idxtool.write(tmp_path / "in" / "t-labels-idx1-ubyte.gz", idxtool.read(mnist_labels)[:2000])
+    return PairPaths(images, labels)
+
+
+def records(images: np.ndarray, labels: np.ndarray) -> list[str]:
+    return sorted(hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest() for x, y in zip(images, labels))
+
+
+@given(st.lists(st.integers(0, 500), min_size=1, max_size=12), st.lists(st.integers(1, 50), min_size=2, max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_apportion_has_exact_margins_and_fair_shares(counts: list[int], weights: list[int]) -> None:
+    total = sum(counts)
+    if total < len(weights):
+        return
+    sizes = [max(1, total * w // sum(weights)) for w in weights[:-1]]
+    sizes.append(total - sum(sizes))
+    if sizes[-1] < 1:
+        return
+    table = apportion(np.array(counts), sizes)
+    assert table.min() >= 0
+    assert table.sum(axis=1).tolist() == counts and table.sum(axis=0).tolist() == sizes
+    assert np.all(np.abs(table[:, 0] - np.array(counts) * sizes[0] / total) < 1)
+
+
+def test_ratio_split_is_stratified_lossless_and_ordered(pair: PairPaths, tmp_path: Path) -> None:
+    result = split(pair, tmp_path / "out", ratio=0.9)
+    assert result.counts == {"train": 1800, "val": 200}
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "val-images-idx3-ubyte.gz", "val-labels-idx1-ubyte.gz"]
+    x, y = idxtool.read(pair.images), idxtool.read(pair.labels)
+    tx, ty = idxtool.read(tmp_path / "out" / names[0]), idxtool.read(tmp_path / "out" / names[1])
+    vx, vy = idxtool.read(tmp_path / "out" / names[2]), idxtool.read(tmp_path / "out" / names[3])
+    assert records(np.concatenate([tx, vx]), np.concatenate([ty, vy])) == records(x, y)
+    full, val = np.bincount(y, minlength=10), np.bincount(vy, minlength=10)
+    assert np.all(np.abs(val - full * 0.1) < 1)  # every class in proportion, to the record
+    positions = {hashlib.sha1(r.tobytes()).hexdigest(): i for i, r in enumerate(x)}
+    order = [positions[hashlib.sha1(r.tobytes()).hexdigest()] for r in vx]
+    assert order == sorted(order)  # source order kept within a part
+    assert idxtool.open_idx(tmp_path / "out" / names[0]).compression == "gzip"
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(pair: PairPaths, tmp_path: Path) -> None:
+    def digest(out: Path) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(out.iterdir())]
+
+    split(pair, tmp_path / "a", ratio=0.8, seed=7)
+    split(pair, tmp_path / "b", ratio=0.8, seed=7)
+    split(pair, tmp_path / "c", ratio=0.8, seed=8)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_sizes_names_and_types_are_kept(qmnist_int_labels: Path, tmp_path: Path) -> None:
+    labels = idxtool.read(qmnist_int_labels)[:300]
+    images = np.arange(300 * 4, dtype=np.int16).reshape(300, 2, 2)
+    src = PairPaths(idxtool.write(tmp_path / "i.idx", images), idxtool.write(tmp_path / "l.idx.xz", labels))
+    result = split(src, tmp_path / "o", sizes=[200, 60, 40], names=["a", "b", "c"])
+    assert result.counts == {"a": 200, "b": 60, "c": 40}
+    b_images = idxtool.read(tmp_path / "o" / "b-images-idx3-short")
+    b_labels = idxtool.read(tmp_path / "o" / "b-labels-idx2-int")
+    assert b_images.dtype == np.int16 and b_labels.dtype == np.int32 and b_labels.shape == (60, 8)
+    positions = (b_images[:, 0, 0] // 4).astype(int)
+    assert np.array_equal(b_labels, labels[positions])  # each image keeps its own label row
+
+
+def test_unstratified_and_unlabelled(pair: PairPaths, tmp_path: Path) -> None:
+    labels = idxtool.read(pair.labels)
+    a, b = assign(labels, [1000, 1000], 0, True), assign(labels, [1000, 1000], 0, False)
+    assert not np.array_equal(a, b)
+    result = split(PairPaths(pair.images), tmp_path / "o", ratio=0.5)
+    assert result.counts == {"train": 1000, "val": 1000}
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["train-images-idx3-ubyte.gz", "val-images-idx3-ubyte.gz"]
+
+
+def test_per_class_subset(pair: PairPaths, tmp_path: Path) -> None:
+    result = split(pair, tmp_path / "o", per_class_n=8)
+    assert result.counts == {"subset": 80, "rest": 1920}
+    y = idxtool.read(tmp_path / "o" / "subset-labels-idx1-ubyte.gz")
+    assert np.bincount(y).tolist() == [8] * 10
+    with pytest.raises(DataError, match="class 5 has 2 records, fewer than --per-class 3"):
+        src = PairPaths(
+            idxtool.write(tmp_path / "x", np.zeros((8, 2, 2), np.uint8)),
+            idxtool.write(tmp_path / "y", np.array([0, 0, 0, 5, 5, 1, 1, 1], np.uint8)),
+        )
+        split(src, tmp_path / "p", per_class_n=3)
+
+
+def test_errors_leave_nothing(pair: PairPaths, tmp_path: Path, mnist_labels: Path) -> None:
+    out = tmp_path / "o"
+    cases = [
+        (dict(ratio=1.5), UsageError, "--ratio 1.5: must be between 0 and 1"),
+        (dict(sizes=[1000, 900]), UsageError, "--sizes 1000,900 add up to 1,900, but the input has 2,000 records"),
+        (dict(sizes=[500, 500, 500, 500]), UsageError, "4 parts need --names"),
+        (dict(ratio=0.5, names=["a", "a"]), UsageError, "--names: a,a repeats a name"),
+        (dict(ratio=0.5, sizes=[1, 1]), UsageError, "--ratio and --sizes cannot be combined"),
+        (dict(), UsageError, "give one of --ratio, --sizes or --per-class"),
+    ]
+    for kwargs, error, message in cases:
+        with pytest.raises(error, match=message.replace("(", r"\(")):
+            split(pair, out, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="has 2,000 records but .* has 10,000 labels"):
+        split(PairPaths(pair.images, mnist_labels), out, ratio=0.5)
+    with pytest.raises(DataError, match="which is a labels file, not images"):
+        split(PairPaths(pair.labels), out, ratio=0.5)
+    assert not out.exists()
+
+
+def test_existing_parts_need_force(pair: PairPaths, tmp_path: Path) -> None:
+    split(pair, tmp_path / "o", ratio=0.5)
+    before = (tmp_path / "o" / "val-labels-idx1-ubyte.gz").read_bytes()
+    with pytest.raises(OutputExistsError, match="train-images-idx3-ubyte.gz: already exists"):
+        split(pair, tmp_path / "o", ratio=0.5, seed=3)
+    assert (tmp_path / "o" / "val-labels-idx1-ubyte.gz").read_bytes() == before
+    split(pair, tmp_path / "o", ratio=0.5, seed=3, force=True)
+    assert (tmp_path / "o" / "val-labels-idx1-ubyte.gz").read_bytes() != before
+
+
+def test_corrupt_input_halfway_leaves_nothing(pair: PairPaths, tmp_path: Path) -> None:
+    data = pair.images.read_bytes()
+    truncated = tmp_path / "cut-images.gz"
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(idxtool.InvalidIdxError, match="compressed stream is truncated"):
+        split(PairPaths(truncated, pair.labels), tmp_path / "o", ratio=0.5)
+    assert not (tmp_path / "o").exists()
