@@ -400,8 +400,8 @@ def get(name: str) -> Dataset:
 def unknown_message(name: str, known: list[str]) -> str:
     """'NAME: unknown dataset; did you mean ...?' with close matches from ``known``."""
     lowered = {n.lower().replace("_", "-"): n for n in known}
-    close = difflib.get_close_matches(name.lower().replace("_", "-"), list(lowered), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(lowered[c] for c in close)}?" if close else ""
+    close = difflib.get_close_matches(name.lower().replace("_", "-"), list(lowered), n=1, cutoff=0.6)
+    hint = f"; did you mean {lowered[close[0]]}?" if close else ""
     return f"{name}: unknown dataset{hint} (idxtool list shows them all)"
 
 

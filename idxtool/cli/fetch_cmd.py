@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .complete import dataset_names
-from .render import emit_json, log, progress, settings
+from .render import emit_json, progress, settings
 
 
 class _Bars:
@@ -26,8 +26,17 @@ class _Bars:
             self.bar.update(self.tasks[key], completed=done, total=total)
 
 
-def _log(message: str, level: int) -> None:
-    log(message, level=level)
+def _logger() -> Any:
+    """A log callable for the core that works from worker threads (no click context there)."""
+    quiet, verbose = settings().quiet, settings().verbose
+    lock = threading.Lock()
+
+    def emit(message: str, level: int) -> None:
+        if not quiet and verbose >= level:
+            with lock:
+                click.echo(message, err=True)
+
+    return emit
 
 
 @click.command("fetch")
@@ -68,7 +77,7 @@ def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...]
             force=force,
             jobs=jobs,
             progress=_Bars(bar) if bar is not None else None,
-            log=_log,
+            log=_logger(),
         )
     if as_json:
         emit_json({"root": str(report.root), "files": [r.to_json() for r in report.results]})

@@ -1,0 +1,95 @@
+"""idxtool fetch: exit codes, --json, --mirror, IDXTOOL_MIRROR, --dir, --force, messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from http_server import FaultServer, fast_network, server  # noqa: F401 - fixtures
+
+from idxtool.cli import main
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_fetch_the_embedded_sample_offline(isolated_home: Path) -> None:
+    result = run("fetch", "mnist-sample")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"mnist-sample: {isolated_home / 'mnist-sample'} (2 downloaded)\n"
+    again = run("-v", "fetch", "mnist-sample")
+    assert again.stdout == (
+        f"mnist-sample: {isolated_home / 'mnist-sample'} (2 cached)\n"
+        "  sample-images-idx3-ubyte.gz: cached\n  sample-labels-idx1-ubyte.gz: cached\n"
+    )
+
+
+def test_json_names_every_file_and_exit_3_names_the_missing_one(server: FaultServer, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    result = run("fetch", "mnist", "--dir", str(root), "--mirror", server.url, "--json")
+    assert result.exit_code == 3
+    doc = json.loads(result.stdout)
+    assert doc["root"] == str(root)
+    assert [(f["name"], f["status"], f["repacked"]) for f in doc["files"]] == [
+        ("train-images-idx3-ubyte.gz", "failed", False),
+        ("train-labels-idx1-ubyte.gz", "downloaded", False),
+        ("t10k-images-idx3-ubyte.gz", "downloaded", True),
+        ("t10k-labels-idx1-ubyte.gz", "downloaded", False),
+    ]
+    labels = doc["files"][3]
+    assert labels == {
+        "dataset": "mnist", "name": "t10k-labels-idx1-ubyte.gz", "kind": "labels", "split": "test",
+        "path": str(root / "mnist" / "t10k-labels-idx1-ubyte.gz"), "status": "downloaded", "size": 4542,
+        "sha256": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "source": f"{server.url}mnist/t10k-labels-idx1-ubyte.gz", "repacked": False, "error": None,
+    }
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: train-images-idx3-ubyte.gz: could not be obtained from any source: "
+        f"{server.url}mnist/train-images-idx3-ubyte.gz: HTTP 404 Not Found; {server.url}train-images-idx3-ubyte.gz: HTTP 404 Not Found"
+    )
+    assert "t10k-images-idx3-ubyte.gz: " + f"{server.url}mnist/t10k-images-idx3-ubyte.gz is a re-compressed copy" in result.stderr
+
+
+def test_mirror_from_the_environment_and_file_urls(shared: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
+    monkeypatch.setenv("IDXTOOL_MIRROR", shared.as_uri())
+    result = run("fetch", "fashion-mnist", "--json")
+    assert result.exit_code == 3
+    assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["failed", "downloaded", "failed", "downloaded"]
+    assert result.stderr.count("Error: ") == 1
+    assert result.stderr.startswith("Error: train-images-idx3-ubyte.gz: could not be obtained from any source: file://")
+    assert "; t10k-images-idx3-ubyte.gz: could not be obtained" in result.stderr
+
+
+def test_verbose_shows_each_retry(server: FaultServer, isolated_home: Path) -> None:
+    server.fault("/qmnist/qmnist-test-labels-idx2-int.gz", "500")
+    result = run("-v", "fetch", "qmnist", "--mirror", server.url, "--jobs", "1")
+    assert result.exit_code == 3
+    assert (f"qmnist-test-labels-idx2-int.gz: {server.url}qmnist/qmnist-test-labels-idx2-int.gz: "
+            "HTTP 500 Internal Server Error; retrying in 0.0 s (attempt 2 of 3)") in result.stderr
+    assert (isolated_home / "qmnist" / "qmnist-test-labels-idx2-int.gz").is_file()
+
+
+def test_force_downloads_again(isolated_home: Path) -> None:
+    run("fetch", "mnist-sample")
+    result = run("fetch", "mnist-sample", "--force", "--json")
+    assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["downloaded", "downloaded"]
+
+
+def test_quiet_prints_nothing(isolated_home: Path) -> None:
+    result = run("-q", "fetch", "mnist-sample")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_unknown_name_is_a_usage_error_before_any_download(isolated_home: Path) -> None:
+    result = run("fetch", "mnist-sample", "kmnst")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: kmnst: unknown dataset; did you mean kmnist? (idxtool list shows them all)\n"
+    assert not isolated_home.exists()
+
+
+def test_jobs_must_be_positive() -> None:
+    result = run("fetch", "mnist-sample", "--jobs", "0")
+    assert result.exit_code == 2 and "Invalid value for '-j' / '--jobs'" in result.stderr
