@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,15 @@ class FetchReport:
     def failed(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def errors(self) -> list[str]:
+        """One message per failure (files sharing a cause once), each naming its file."""
+        return list(dict.fromkeys(r.error or f"{r.dataset}/{r.name}: failed" for r in self.failed))
+
     def raise_for_failures(self) -> None:
         """DownloadError naming every file that could not be obtained (the others are kept)."""
-        errors = list(dict.fromkeys(r.error or f"{r.name}: failed" for r in self.failed))
-        if errors:
-            raise DownloadError("; ".join(errors))
+        if self.errors:
+            raise DownloadError("; ".join(self.errors))
 
 
 def mirrors_from_env() -> list[str]:
@@ -161,13 +165,13 @@ class _Fetcher:
     def direct(self, ds: Dataset, r: Resource) -> FileResult:
         """A file fetched straight from its sources (or found present and intact)."""
         path = cache.path_of(ds, r, self.base)
-        expected = Expected.of(r)
+        key = cache.relative(ds, r)  # names the file in messages: mnist/train-images-idx3-ubyte.gz
+        expected = replace(Expected.of(r), name=key)
         if path.exists() and not self.force:
             verdict, digest = _present(path, expected)
             if verdict.ok:
                 return self._result(ds, r, "cached", size=digest.size, sha256=digest.sha256, repacked=verdict.repacked)
-            self.log(f"{ds.name}/{r.name}: present but {verdict.problem}; downloading it again", 0)
-        key = f"{ds.name}/{r.name}"
+            self.log(f"{key}: present but {verdict.problem}; downloading it again", 0)
         report = None if self.progress is None else (lambda done, total: self.progress(key, done, total))  # type: ignore[misc]
         try:
             got = download(sources(ds, r, self.mirrors), path, expected, policy=self.policy, progress=report, log=self.log)
@@ -175,7 +179,7 @@ class _Fetcher:
             return self._result(ds, r, "failed", error=str(exc))
         if got.repacked:
             self.log(
-                f"{r.name}: {got.source} is a re-compressed copy (its sha256 differs from the published "
+                f"{key}: {got.source} is a re-compressed copy (its sha256 differs from the published "
                 "file, but the decompressed IDX payload matches idx_sha256); kept",
                 0,
             )
@@ -211,7 +215,7 @@ class _Fetcher:
         with _locked(self.base / cache.ARCHIVES / ds.family, archive.name, self.log):
             got = self.direct(ds, archive)
         if got.status == "failed":
-            error = f"{', '.join(r.name for r in wanted)}: not extracted, because {got.error}"
+            error = f"{', '.join(cache.relative(ds, r) for r in wanted)}: not extracted, because {got.error}"
             return [got, *(self._result(ds, r, "failed", error=error) for r in wanted)]
         self.log(f"{ds.name}: extracting {len(wanted)} files from {archive.name}", 1)
         folder = cache.folder(ds, self.base)
@@ -222,7 +226,7 @@ class _Fetcher:
             if r.sha256 and d.sha256 != r.sha256:
                 (folder / r.name).unlink(missing_ok=True)
                 problem = f"sha256 mismatch after extraction from {archive.name}: expected {r.sha256}, got {d.sha256}"
-                results.append(self._result(ds, r, "failed", error=f"{r.name}: {problem}"))
+                results.append(self._result(ds, r, "failed", error=f"{cache.relative(ds, r)}: {problem}"))
                 continue
             record[r.name] = {"sha256": d.sha256, "size": d.size, "archive": archive.name, "archive_sha256": got.sha256}
             results.append(self._result(ds, r, "extracted", size=d.size, sha256=d.sha256, source=archive.name))

@@ -84,7 +84,7 @@ def test_built_in_manifest_through_a_mirror(server: FaultServer, isolated_home: 
     with pytest.raises(DownloadError) as info:
         report.raise_for_failures()
     assert str(info.value) == (
-        f"train-images-idx3-ubyte.gz: could not be obtained from any source: "
+        f"mnist/train-images-idx3-ubyte.gz: could not be obtained from any source: "
         f"{server.url}mnist/train-images-idx3-ubyte.gz: HTTP 404 Not Found; {server.url}train-images-idx3-ubyte.gz: HTTP 404 Not Found"
     )
 
@@ -131,7 +131,7 @@ def test_local_splits_fetches_when_missing(tiny: FaultServer, isolated_home: Pat
                                isolated_home / "tiny" / "t10k-labels-idx1-ubyte.gz")}
     tiny.fault("/mnist/t10k-labels-idx1-ubyte.gz", "404")
     (isolated_home / "tiny" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DownloadError, match=r"^t10k-labels-idx1-ubyte\.gz: could not be obtained from any source: .*HTTP 404"):
+    with pytest.raises(DownloadError, match=r"^tiny/t10k-labels-idx1-ubyte\.gz: could not be obtained from any source: .*HTTP 404"):
         local_splits("tiny")
     assert (isolated_home / "tiny" / "t10k-images-idx3-ubyte.gz").is_file()  # what arrived is kept
 
@@ -240,5 +240,5 @@ def test_an_archive_that_cannot_be_had_fails_its_members(family: FaultServer) ->
     with pytest.raises(DownloadError) as info:
         report.raise_for_failures()
     message = str(info.value)
-    assert message.startswith("all.zip: could not be obtained from any source: ")
-    assert "fam-a-images-idx3-ubyte.gz, fam-a-labels-idx1-ubyte.gz: not extracted, because all.zip:" in message
+    assert message.startswith("_archives/fam/all.zip: could not be obtained from any source: ")
+    assert "; fam-a/fam-a-images-idx3-ubyte.gz, fam-a/fam-a-labels-idx1-ubyte.gz: not extracted, because _archives/fam/all.zip:" in message

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import DownloadError
 from .complete import dataset_names
 from .render import emit_json, progress, settings
 
@@ -26,14 +27,21 @@ class _Bars:
             self.bar.update(self.tasks[key], completed=done, total=total)
 
 
-def _logger() -> Any:
-    """A log callable for the core that works from worker threads (no click context there)."""
+def _logger(bar: Any) -> Any:
+    """A log callable for the core that works from worker threads (no click context there).
+
+    While bars are live, lines go through their console so they print above the bars.
+    """
     quiet, verbose = settings().quiet, settings().verbose
     lock = threading.Lock()
 
     def emit(message: str, level: int) -> None:
-        if not quiet and verbose >= level:
-            with lock:
+        if quiet or verbose < level:
+            return
+        with lock:
+            if bar is not None:
+                bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
+            else:
                 click.echo(message, err=True)
 
     return emit
@@ -61,8 +69,8 @@ def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...]
 
     Files already present and verified are not downloaded again (no network request).
     Sources are tried in order; retries use backoff and resume interrupted downloads.
-    Exit code 3 names each file that no source could deliver intact; the files that
-    did arrive are kept. IDXTOOL_TIMEOUT, IDXTOOL_RETRIES and IDXTOOL_BACKOFF tune the
+    Exit code 3 names each file that no source could deliver intact (one Error line
+    each); the files that did arrive are kept. IDXTOOL_TIMEOUT, IDXTOOL_RETRIES and IDXTOOL_BACKOFF tune the
     network behaviour.
     """
     from .. import registry
@@ -77,13 +85,17 @@ def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...]
             force=force,
             jobs=jobs,
             progress=_Bars(bar) if bar is not None else None,
-            log=_logger(),
+            log=_logger(bar),
         )
     if as_json:
         emit_json({"root": str(report.root), "files": [r.to_json() for r in report.results]})
     elif not settings().quiet:
         _summary(report)
-    report.raise_for_failures()
+    errors = report.errors
+    if errors:
+        for message in errors[:-1]:
+            click.echo(f"Error: {message}", err=True)
+        raise DownloadError(errors[-1])
 
 
 def _summary(report: Any) -> None:
