@@ -71,7 +71,7 @@ class Policy:
 
     def wait(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+        return float(min(self.backoff * 2 ** (attempt - 1), self.backoff_max))
 
 
 @dataclass(frozen=True)
