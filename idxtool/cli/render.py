@@ -121,6 +121,8 @@ def progress(unit: str = "items", transient: bool = False) -> Iterator[Progress 
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
+            if speed is None and task.elapsed:  # too quick for rich's sampled speed
+                speed = task.completed / task.elapsed
             return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
 
     counted: tuple[ProgressColumn, ...] = (
