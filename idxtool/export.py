@@ -123,8 +123,8 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
 
 
-def _write_batch(paths: list[str], images: np.ndarray, level: int) -> int:
-    pngwriter.write_batch(paths, images, level)
+def _write_batch(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
+    pngwriter.write_batch(paths, images, level, root)
     return len(paths)
 
 
@@ -144,11 +144,11 @@ class _Writer:
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init)
         return self
 
-    def submit(self, paths: list[str], images: np.ndarray, level: int) -> None:
+    def submit(self, root: str, paths: list[str], images: np.ndarray, level: int) -> None:
         if self.pool is None:
-            self._advance(_write_batch(paths, images, level))
+            self._advance(_write_batch(root, paths, images, level))
             return
-        self.pending.add(self.pool.submit(_write_batch, paths, images, level))
+        self.pending.add(self.pool.submit(_write_batch, root, paths, images, level))
         if len(self.pending) >= 3 * self.jobs:
             self._collect(FIRST_COMPLETED)
 
@@ -250,12 +250,14 @@ def export_tree(
             for folder in sorted({p.rpartition("/")[0] for p in paths} - {""}):
                 (root / folder).mkdir()
             (root / "labels.csv").write_bytes(_labels_csv(rows, part.labels is not None))
-            for start in range(0, len(index), BATCH):
-                chosen = index[start : start + BATCH]
-                images = part.images[chosen]
+            # folder by folder: workers then rarely contend for the same directory's lock
+            order = sorted(range(len(index)), key=lambda k: paths[k].rpartition("/")[0])
+            for start in range(0, len(order), BATCH):
+                batch = order[start : start + BATCH]
+                images = part.images[index[batch]]
                 if flip:
                     images = np.ascontiguousarray(images.transpose(0, 2, 1))
-                writer.submit([str(root / p) for p in paths[start : start + BATCH]], images, opts.level)
+                writer.submit(str(root), [paths[k] for k in batch], images, opts.level)
     return ExportResult(target, total, {s: len(p[0]) for s, p in plans.items()})
 
 

@@ -66,20 +66,29 @@ def encode(image: np.ndarray, level: int = LEVEL) -> bytes:
     return encode_filtered(head(*image.shape), with_filter_bytes(image[None])[0], level)
 
 
-def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL) -> None:
-    """Write ``images[i]`` to ``paths[i]`` (new files) for a (k, h, w) uint8 batch."""
+def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL, root: str | None = None) -> None:
+    """Write ``images[i]`` to ``paths[i]`` for a (k, h, w) uint8 batch; paths relative to ``root`` if given."""
     if not len(paths):
         return
     h, w = images.shape[1:]
     top = head(h, w)
     rows = with_filter_bytes(images)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    for path, image_rows in zip(paths, rows):
-        data = encode_filtered(top, image_rows, level)
-        fd = os.open(path, flags, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+    use_dir_fd = root is not None and os.open in os.supports_dir_fd
+    dir_fd = os.open(root, os.O_RDONLY) if use_dir_fd else None  # type: ignore[arg-type]
+    try:
+        for path, image_rows in zip(paths, rows):
+            data = encode_filtered(top, image_rows, level)
+            if dir_fd is not None:
+                fd = os.open(path, flags, 0o666, dir_fd=dir_fd)
+            else:
+                fd = os.open(os.path.join(root, path) if root else path, flags, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)

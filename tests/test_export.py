@@ -108,11 +108,11 @@ def test_existing_output_and_foreign_folders(part: Part, tmp_path: Path) -> None
     assert (tmp_path / "home" / "thesis.tex").read_text() == "precious"
 
 
-def failing_after_100(paths: list[str], images: np.ndarray, level: int) -> int:
+def failing_after_100(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
     """A batch writer whose disk fills up at record 100 (module level: workers unpickle it)."""
     if int(Path(paths[0]).stem) >= 100:
         raise OSError(28, "No space left on device")
-    export.pngwriter.write_batch(paths, images, level)
+    export.pngwriter.write_batch(paths, images, level, root)
     return len(paths)
 
 

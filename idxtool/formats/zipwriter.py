@@ -60,7 +60,7 @@ class ZipWriter:
         view = memoryview(data).cast("B")
         entry.crc = zlib.crc32(view, entry.crc)
         entry.size += len(view)
-        out = self._compressor.compress(view) if self._compressor else bytes(view)
+        out = self._compressor.compress(view) if self._compressor else view
         entry.csize += len(out)
         self._fh.write(out)
         return len(view)
