@@ -197,7 +197,8 @@ def _plan(part: Part, info: ClassInfo, opts: ExportOptions) -> tuple[np.ndarray,
         return index, stems, [(str(i), s) for i, s in zip(index.tolist(), stems)]
     chosen = labels[index]
     folders = class_folders(info, opts.names, chosen)
-    rows, paths = [], []
+    rows: list[tuple[str, ...]] = []
+    paths: list[str] = []
     for i, stem, label in zip(index.tolist(), stems, chosen.tolist()):
         path = stem if opts.flat else f"{folders[label]}/{stem}"
         paths.append(path)

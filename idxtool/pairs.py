@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def check_classes(part: Part, info: ClassInfo) -> None:
 # -- dataset names -------------------------------------------------------------------------
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> Any:
     try:
         from . import registry
     except ImportError:

@@ -14,6 +14,9 @@ import zlib
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from types import ModuleType
+
+_fast_zlib: ModuleType | None
 try:  # ISA-L deflates a 28 x 28 digit in ~8 us, stdlib zlib level 6 in ~19 us
     from isal import isal_zlib as _fast_zlib
 except ImportError:  # pragma: no cover - isal is a dependency
@@ -28,7 +31,7 @@ def deflate(data: bytes, level: int = LEVEL) -> bytes:
     if not 0 <= level <= 9:
         raise ValueError(f"compression level must be 0-9, not {level}")
     if _fast_zlib is not None and 1 <= level <= 3:
-        return _fast_zlib.compress(data, level)
+        return bytes(_fast_zlib.compress(data, level))
     return zlib.compress(data, level)
 
 

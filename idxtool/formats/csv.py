@@ -94,7 +94,10 @@ def _format_table(values: np.ndarray, labels: np.ndarray | None, lo: int, hi: in
     comma, newline = _tokens(lo, hi)
     first = int(labels is not None)
     tok = np.empty((len(values), values.shape[1] + first), comma.dtype)
-    shift = (lambda a: a.astype(np.intp) - lo) if lo else (lambda a: a)
+
+    def shift(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.intp) - lo if lo else a
+
     np.take(comma, shift(values), out=tok[:, first:])
     if labels is not None:
         np.take(comma, shift(labels), out=tok[:, 0])
@@ -102,7 +105,8 @@ def _format_table(values: np.ndarray, labels: np.ndarray | None, lo: int, hi: in
     assert last is not None
     tok[:, -1] = newline[shift(last)]
     raw = tok.view(np.uint8).ravel()
-    return raw[raw != 0]
+    out: np.ndarray = raw[raw != 0]
+    return out
 
 
 def _blocks(part: Part) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
@@ -127,9 +131,9 @@ def write_part(out: IO[bytes], part: Part, header: str = "pixel0", threads: int 
         for values, labels in blocks:
             pending.append(pool.submit(format_rows, values, labels))
             if len(pending) > 2 * threads:  # a bounded window: memory stays small
-                out.write(pending.popleft().result())
+                out.write(pending.popleft().result().data)
         while pending:
-            out.write(pending.popleft().result())
+            out.write(pending.popleft().result().data)
 
 
 def _compressed(fh: IO[bytes], compression: compress.Compression) -> IO[bytes]:

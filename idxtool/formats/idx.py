@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def idx_array(arr: np.ndarray, name: str) -> np.ndarray:
     raise UsageError(f"{name}: {arr.dtype} cannot be stored in IDX (uint8, int8, int16, int32, float32, float64)")
 
 
-def file_name(split: str, kind: str, ndim: int, dtype: np.dtype, compression: compress.Compression) -> str:  # type: ignore[type-arg]
+def file_name(split: str, kind: str, ndim: int, dtype: np.dtype[Any], compression: compress.Compression) -> str:
     """``train-images-idx3-ubyte.gz``-style names; no split prefix for a lone pair."""
     prefix = f"{split}-" if split else ""
     return f"{prefix}{kind}-idx{ndim}-{TYPE_WORDS[np.dtype(dtype).name]}{SUFFIXES[compression]}"

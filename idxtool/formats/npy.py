@@ -27,7 +27,8 @@ def write(folder: str | os.PathLike[str], coll: Collection, force: bool = False)
 
 def _load(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        arr: np.ndarray = np.load(path, allow_pickle=False)
+        return arr
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from exc
 

@@ -11,12 +11,15 @@ import struct
 import zlib
 from typing import IO, Any
 
+from types import ModuleType
+
+_deflate: ModuleType
 try:
     from isal import isal_zlib as _deflate
 
     _LEVEL = 2  # ISA-L levels are 0-3; 2 is fastest per byte saved on image data
 except ImportError:  # pragma: no cover - isal is a dependency; stdlib is the fallback
-    _deflate = zlib  # type: ignore[no-redef]
+    _deflate = zlib
     _LEVEL = 1
 
 STORED, DEFLATED = 0, 8
