@@ -34,7 +34,10 @@ def completion_source(shell: str) -> str:
 
 def command_help(name: str | None) -> str:
     """``idxtool [NAME] --help`` at a fixed width."""
-    root = click.Context(main, info_name="idxtool", terminal_width=WIDTH, max_content_width=WIDTH)
+    # main's context_settings (-h/--help) as a real run has them; children inherit them.
+    root = click.Context(
+        main, info_name="idxtool", terminal_width=WIDTH, max_content_width=WIDTH, **main.context_settings
+    )
     if name is None:
         return main.get_help(root)
     command = main.get_command(root, name)

@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -69,4 +69,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_files(targets: Sequence[Path], force: bool) -> Iterator[list[Path]]:
+    """Yield temporary paths for ``targets``; they replace the targets only if the block succeeds.
+
+    For outputs that appear together or not at all. Existing targets are refused unless
+    ``force``. On any error (or Ctrl-C) every temporary file is removed, no target is
+    touched, and folders made for the outputs are removed again.
+    """
+    for target in targets:
+        check_writable(target, force)
+    temps = [_temp_name(t) for t in targets]
+    created = [d for d in dict.fromkeys(t.parent for t in targets) if not d.exists()]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield temps
+        for temp, target in zip(temps, targets):
+            os.replace(temp, target)
+    except BaseException:
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise

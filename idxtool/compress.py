@@ -81,7 +81,8 @@ def open_write(fileobj: IO[bytes], compression: Compression, level: int | None =
     """Wrap an open binary file so that what is written to it is compressed."""
     if compression == "gzip":  # stdlib zlib: isal's levels stop at 3 and compress ~7% worse
         level = GZIP_LEVEL if level is None else level
-        return cast(IO[bytes], gzip.GzipFile(fileobj=fileobj, mode="wb", compresslevel=level, mtime=0))
+        # filename="" and mtime=0: the same data gives the same bytes, whatever the temp name.
+        return cast(IO[bytes], gzip.GzipFile(filename="", fileobj=fileobj, mode="wb", compresslevel=level, mtime=0))
     if compression == "xz":
         return lzma.LZMAFile(fileobj, "wb", preset=6 if level is None else level)
     if compression == "bz2":

@@ -16,8 +16,8 @@ from typing import IO
 import numpy as np
 
 from . import compress
+from .atomic import atomic_files
 from .errors import DataError, UsageError
-from .formats.files import atomic_files, open_new
 from .formats.idx import file_name
 from .idx import Header, open_idx
 from .pairs import PairPaths, Part, check_images_shape, check_part
@@ -145,7 +145,7 @@ def _bounds(sizes: Sequence[int]) -> list[tuple[int, int]]:
 def _open_parts(temps: Sequence[Path], compression: compress.Compression) -> list[tuple[IO[bytes], IO[bytes]]]:
     opened = []
     for temp in temps:
-        raw = open_new(temp)
+        raw = open(temp, "wb")
         opened.append((raw, compress.open_write(raw, compression)))
     return opened
 

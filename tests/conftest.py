@@ -6,8 +6,10 @@ clone). CI sets IDXTOOL_REQUIRE_SHARED=1, which turns that absence into a failur
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -54,3 +56,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("IDXTOOL_REGISTRY", raising=False)
     monkeypatch.delenv("IDXTOOL_MIRROR", raising=False)
     return home
+
+
+def ci_script(name: str) -> ModuleType:
+    """Import a script from .ci/ (generate.py, readme_command.py) as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / ".ci" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,17 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import ci_script
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _generate_module():
-    spec = importlib.util.spec_from_file_location("generate", ROOT / ".ci" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def shell_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_committed_scripts_are_current(shell: str) -> None:
     committed = (ROOT / "completions" / f"idxtool.{shell}").read_text(encoding="utf-8")
-    assert committed == _generate_module().completion_source(shell), (
+    assert committed == ci_script("generate").completion_source(shell), (
         f"completions/idxtool.{shell} is stale: run `python .ci/generate.py`"
     )
 

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
+import difflib
 from pathlib import Path
 
 import click
+from conftest import ci_script
 
 from idxtool.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _generate_module():
-    spec = importlib.util.spec_from_file_location("generate", ROOT / ".ci" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_reference_is_current() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme == _generate_module().readme_with_reference(readme), (
-        "the README's CLI reference is stale: run `python .ci/generate.py`"
-    )
+    current = ci_script("generate").readme_with_reference(readme)
+    diff = "".join(difflib.unified_diff(readme.splitlines(True), current.splitlines(True), "README.md", "generated"))
+    assert not diff, f"the README's CLI reference is stale: run `python .ci/generate.py`\n{diff[:3000]}"
 
 
 def test_every_command_is_in_the_reference_and_the_contract_list() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -10,16 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ci_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readme_command(name: str) -> str:
-    spec = importlib.util.spec_from_file_location("readme_command", ROOT / ".ci" / "readme_command.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.readme_command(name))
+    return str(ci_script("readme_command").readme_command(name))
 
 
 def _copy_checkout(dest: Path) -> Path:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import idxtool
+from idxtool import registry
 from idxtool.errors import InputNotFoundError, UnknownDatasetError
 from idxtool.fetch import fetch
-from idxtool import registry
 from idxtool.verify import verify, verify_dataset, verify_path
 
 

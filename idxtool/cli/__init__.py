@@ -8,7 +8,6 @@ place: :meth:`IdxGroup.invoke`.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 import traceback
 from typing import Any
@@ -34,15 +33,10 @@ class IdxGroup(click.Group):
     """A group that imports each command on demand and maps IdxError to exit codes."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._available(name)]
-
-    @staticmethod
-    def _available(name: str) -> bool:
-        module = COMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(module) is not None
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS or not self._available(name):
+        if name not in COMMANDS:
             return None
         module, attr = COMMANDS[name].split(":")
         command = getattr(importlib.import_module(module), attr)

@@ -33,33 +33,29 @@ def _no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def stdout_console() -> Console:
-    """A rich console on stdout: colour only on a terminal without NO_COLOR; silent with -q."""
+def _console(stream: Any) -> Console:
+    """A rich console on ``stream``: colour only on a terminal without NO_COLOR; silent with -q."""
     from rich.console import Console
 
-    tty = sys.stdout.isatty()
+    tty = stream.isatty()
     return Console(
-        file=sys.stdout,
+        file=stream,
         no_color=_no_color() or not tty,
         force_terminal=tty and not _no_color(),
         highlight=False,
-        soft_wrap=not tty,
+        soft_wrap=not tty and stream is sys.stdout,
         quiet=settings().quiet,
     )
+
+
+def stdout_console() -> Console:
+    """Results: tables and previews."""
+    return _console(sys.stdout)
 
 
 def stderr_console() -> Console:
-    """A rich console on stderr for progress, warnings and logs; silent with -q."""
-    from rich.console import Console
-
-    tty = sys.stderr.isatty()
-    return Console(
-        file=sys.stderr,
-        no_color=_no_color() or not tty,
-        force_terminal=tty and not _no_color(),
-        highlight=False,
-        quiet=settings().quiet,
-    )
+    """Progress, warnings and logs."""
+    return _console(sys.stderr)
 
 
 def _jsonable(value: Any) -> Any:

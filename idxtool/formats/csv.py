@@ -8,12 +8,12 @@ then ``,`` or a newline), and the padding is squeezed out in one pass; ~7x faste
 from __future__ import annotations
 
 import io
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 import math
 import os
 import re
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
@@ -21,11 +21,10 @@ from typing import IO
 import numpy as np
 
 from .. import compress
-from ..atomic import atomic_file
+from ..atomic import atomic_file, atomic_files
 from ..errors import DataError, UsageError
 from ..pairs import Collection, Part
 from . import CSV_HEADERS
-from .files import atomic_files, open_new
 
 HEADERS = CSV_HEADERS
 ROWS_PER_CHUNK = 2048
@@ -161,7 +160,7 @@ def write(
     targets = [Path(out) / f"{split}.csv{suffix}" for split in coll.parts]
     with atomic_files(targets, force) as temps:
         for temp, part in zip(temps, coll.parts.values()):
-            with open_new(temp) as fh:
+            with open(temp, "wb") as fh:
                 stream = _compressed(fh, kind)
                 write_part(stream, part, header)
                 if stream is not fh:

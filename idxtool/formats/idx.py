@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from .. import compress
+from ..atomic import atomic_files
 from ..errors import UsageError
 from ..idx import header_for, write_stream
 from ..pairs import Collection, PairPaths, load_part
-from .files import atomic_files, open_new
 
 #: The type words of the published file names (QMNIST: ``idx2-int``).
 TYPE_WORDS = {"uint8": "ubyte", "int8": "byte", "int16": "short", "int32": "int", "float32": "float", "float64": "double"}
@@ -57,7 +57,7 @@ def write(
     targets = [t for t, _ in arrays]
     with atomic_files(targets, force) as temps:
         for temp, (_, arr) in zip(temps, arrays):
-            with open_new(temp) as raw:
+            with open(temp, "wb") as raw:
                 out = compress.open_write(raw, compression)
                 write_stream(out, header_for(arr), [arr])
                 if out is not raw:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_files
 from ..errors import DataError
 from ..pairs import Collection, Part
-from .files import atomic_files
 from .npz import arrays
 
 

@@ -11,9 +11,12 @@ import numpy as np
 from ..atomic import atomic_file
 from ..errors import DataError
 from ..pairs import Collection, Part
-from .files import split_name
 from .zipwriter import ZipWriter
 
+
+def split_name(base: str, split: str) -> str:
+    """``x`` for a lone pair, ``x_train`` for a split."""
+    return f"{base}_{split}" if split else base
 
 def arrays(coll: Collection) -> dict[str, np.ndarray]:
     """The named arrays of ``coll``: x, y or x_<split>, y_<split>."""

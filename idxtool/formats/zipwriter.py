@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import IO, Any
-
 from types import ModuleType
+from typing import IO, Any
 
 _deflate: ModuleType
 try:
