@@ -40,6 +40,8 @@ def _console(stream: Any) -> Console:
     tty = stream.isatty()
     return Console(
         file=stream,
+        # Off a terminal, rich's 80 columns would fold file names; COLUMNS still wins.
+        width=None if tty or os.environ.get("COLUMNS") else 160,
         no_color=_no_color() or not tty,
         force_terminal=tty and not _no_color(),
         highlight=False,
