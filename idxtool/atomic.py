@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .errors import OutputExistsError
+from .errors import OutputError, OutputExistsError
 
 
 def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
@@ -26,12 +26,31 @@ def _temp_name(target: Path) -> Path:
 
 
 @contextlib.contextmanager
+def _naming_targets(pairs: Sequence[tuple[Path, Path]]) -> Iterator[None]:
+    """Turn an OSError while writing into OutputError naming the target, never the temp file."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        name = os.fspath(exc.filename) if exc.filename is not None else None
+        reason = exc.strerror or str(exc)
+        where = next((str(target) for temp, target in pairs if name and name.startswith(str(temp))), None)
+        if where is None:  # e.g. the folder could not be made: name the target, say what blocked it
+            where = str(pairs[0][1]) if len(pairs) == 1 else str(pairs[0][1].parent)
+            if name and name != where:
+                reason = f"{reason}: {name}"
+        raise OutputError(exc.errno, reason, where) from exc
+
+
+@contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """Yield a binary file that becomes ``path`` only if the block finishes without error."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_name(target)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _naming_targets([(temp, target)]):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -52,10 +71,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     An existing folder at ``path`` is replaced only once the new one is complete.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_name(target)
+    with _naming_targets([(temp, target)]):
+        target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        yield temp
+        with _naming_targets([(temp, target)]):
+            yield temp
         if target.is_dir() and not target.is_symlink():
             old = _temp_name(target)
             os.replace(target, old)
@@ -84,10 +105,12 @@ def atomic_files(targets: Sequence[Path], force: bool) -> Iterator[list[Path]]:
         check_writable(target, force)
     temps = [_temp_name(t) for t in targets]
     created = [d for d in dict.fromkeys(t.parent for t in targets) if not d.exists()]
-    for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    with _naming_targets(list(zip(temps, targets))):
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        yield temps
+        with _naming_targets(list(zip(temps, targets))):
+            yield temps
         for temp, target in zip(temps, targets):
             os.replace(temp, target)
     except BaseException:

@@ -25,6 +25,16 @@ class DataError(IdxError):
     """Input data that cannot be used for the requested operation (mismatched pairs, bad labels)."""
 
 
+class OutputError(IdxError, OSError):
+    """An output could not be written (no such folder, permission denied, disk full).
+
+    Also an OSError, so code that catches OSError keeps working.
+    """
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}" if self.filename else str(self.strerror)
+
+
 class UsageError(IdxError):
     """The user asked for something that cannot be done as asked (exit code 2)."""
 

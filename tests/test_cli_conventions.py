@@ -146,3 +146,18 @@ def test_progress_bar_shows_on_a_terminal(sample_files: tuple[Path, Path], tmp_p
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     assert "EXIT=0" in screen, screen
     assert "100/100" in screen and "images/s" in screen, screen
+
+
+def test_an_output_that_cannot_be_written_names_the_target(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
+    images, labels = sample_files
+    work = tmp_path / "work"
+    work.mkdir()
+    blocker = work / "file"
+    blocker.write_bytes(b"")
+    for to, name in (("csv", "out.csv"), ("npz", "out.npz"), ("idx", "out")):
+        target = blocker / name
+        proc = idxtool_cli("convert", str(images), str(labels), "--to", to, "-o", str(target))
+        assert proc.returncode == 1, (to, proc.stderr)
+        assert proc.stderr.startswith(f"Error: {target}: ") and proc.stderr.count("\n") == 1, proc.stderr
+        assert ".tmp" not in proc.stderr
+    assert [p.name for p in work.iterdir()] == ["file"]

@@ -262,3 +262,14 @@ def test_every_error_is_an_idxerror() -> None:
 def test_no_temp_files_left_after_write(tmp_path: Path) -> None:
     idxtool.write(tmp_path / "a.gz", np.arange(100, dtype=np.int16))
     assert os.listdir(tmp_path) == ["a.gz"]
+
+
+def test_unwritable_output_is_an_idxerror_naming_the_target(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    target = blocker / "x.gz"
+    with pytest.raises(idxtool.OutputError) as info:
+        idxtool.write(target, np.zeros(3, np.uint8))
+    assert str(info.value).startswith(f"{target}: ")
+    assert str(blocker) in str(info.value) and ".tmp" not in str(info.value)
+    assert info.value.exit_code == 1 and isinstance(info.value, OSError)

@@ -43,7 +43,8 @@ def layout(coll: Collection, val: int = 10000) -> tuple[tuple[np.ndarray, np.nda
     if "train" not in parts or "test" not in parts:
         raise UsageError(
             f"{coll.name}: the pkl layout needs train and test splits (a dataset name such as mnist, "
-            f"or an .npz with x_train and x_test); this source has {', '.join(map(repr, parts))}"
+            f"or an .npz with x_train and x_test); this source has "
+            + (f"splits {', '.join(map(repr, parts))}" if any(parts) else "one images/labels pair")
         )
     if "valid" in parts:
         return tuple(_xy(parts[s]) for s in SPLITS)
