@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError, UnknownDatasetError
+from .errors import ManifestError, UnknownDatasetError, UsageError
+from .selection import Selection, parse_selection
 
 KINDS = ("images", "labels", "archive", "other")
 URL_SCHEMES = ("http", "https", "file", "package")
@@ -72,6 +73,8 @@ class Dataset:
     source: str = ""
     builtin: bool = True
     extras: Mapping[str, Any] = field(default_factory=dict)
+    #: Named record ranges of a split (QMNIST's ``test10k`` = ``test[:10000]``).
+    views: Mapping[str, Selection] = field(default_factory=dict)
 
     @property
     def splits(self) -> list[str]:
@@ -114,7 +117,7 @@ class Dataset:
 
 _DATASET_KEYS = {
     "name", "urls", "files", "classes", "class_chars", "label_fields", "transpose",
-    "label_offset", "label_column", "license", "homepage", "citation", "description", "family",
+    "label_offset", "label_column", "license", "homepage", "citation", "description", "family", "views",
 }
 _FAMILY_KEYS = (_DATASET_KEYS - {"name"}) | {"datasets"}
 _FILE_KEYS = {"name", "split", "kind", "sha256", "md5", "size", "idx_sha256", "md5_only", "archive", "member"}
@@ -256,6 +259,7 @@ def _parse_dataset(table: Mapping[str, Any], where: _Where, builtin: bool) -> Da
     if label_column is not None and label_column < 0:
         raise where.fail("label_column", f"must not be negative, got {label_column}")
     extras = {k: _str_list(table, k, where) for k in _EXTRA_KEYS if k in table}
+    views = _views(table, files, where)
     text = {k: _typed(table, k, str, where, "a string") or "" for k in ("license", "homepage", "citation", "description", "family")}
     return Dataset(
         name=name,
@@ -273,7 +277,31 @@ def _parse_dataset(table: Mapping[str, Any], where: _Where, builtin: bool) -> Da
         source=where.source,
         builtin=builtin,
         extras=extras,
+        views=views,
     )
+
+
+def _views(table: Mapping[str, Any], files: tuple[Resource, ...], where: _Where) -> dict[str, Selection]:
+    """``[views]``: name -> "SPLIT[START:STOP]", each on a split the files define."""
+    raw = _typed(table, "views", dict, where, "a table of name = \"SPLIT[START:STOP]\"")
+    if not raw:
+        return {}
+    splits = {r.split for r in files if r.kind in ("images", "labels") and r.split}
+    views: dict[str, Selection] = {}
+    for name, text in raw.items():
+        key = f"views.{name}"
+        if not isinstance(text, str):
+            raise where.fail(key, f"expected a string like \"test[:10000]\", got {text!r}")
+        if not NAME_RE.match(name) or name in splits:
+            raise where.fail(key, "must be a plain name that is not also a split")
+        try:
+            selection = parse_selection(text)
+        except UsageError as exc:
+            raise where.fail(key, str(exc)) from None
+        if selection.split not in splits:
+            raise where.fail(key, f"names split {selection.split!r}, which has no files (splits: {', '.join(sorted(splits))})")
+        views[name] = selection
+    return views
 
 
 def _check_files(files: tuple[Resource, ...], where: _Where) -> None:

@@ -100,3 +100,6 @@ def main(ctx: click.Context, quiet: bool, verbose: int) -> None:
     3 download failed.
     """
     ctx.obj = Settings(quiet=quiet, verbose=0 if quiet else verbose)
+    from .render import install_logging
+
+    install_logging(quiet=quiet, verbose=0 if quiet else verbose)

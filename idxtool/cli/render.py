@@ -7,8 +7,10 @@ logs. Colour and bars appear only on a terminal, never with NO_COLOR or --quiet.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -88,6 +90,53 @@ def warn(message: str) -> None:
         click.echo(f"Warning: {message}", err=True)
 
 
+class _Handler(logging.Handler):
+    """idxtool's log records on stderr: above live progress bars when there are any.
+
+    Warnings read ``Warning: ...``; info and debug lines are printed as they are. Safe
+    from worker threads (downloads log from them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock_ = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"Warning: {message}"
+        with self.lock_:
+            live = _live[-1] if _live else None
+            if live is not None:
+                live.console.print(message, markup=False, highlight=False, soft_wrap=True)
+            else:
+                sys.stderr.write(message + "\n")
+                sys.stderr.flush()
+
+
+#: Progress displays currently on screen (log lines print above the newest).
+_live: list[Any] = []
+
+
+def install_logging(*, quiet: bool, verbose: int) -> None:
+    """Route the ``idxtool`` loggers to stderr: -q shows nothing, -v info, -vv debug.
+
+    Default: warnings and the lines a command says to the user (level INFO on the
+    ``idxtool.say`` logger); ``-v`` adds every INFO, ``-vv`` DEBUG.
+    """
+    root = logging.getLogger("idxtool")
+    for handler in list(root.handlers):
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
+    root.propagate = False
+    handler = _Handler()
+    root.addHandler(handler)
+    if quiet:
+        root.setLevel(logging.CRITICAL + 1)
+    else:
+        root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+
+
 def show_progress() -> bool:
     """Bars only when stdout and stderr are terminals, without --quiet or NO_COLOR."""
     return sys.stdout.isatty() and sys.stderr.isatty() and not settings().quiet and not _no_color()
@@ -135,7 +184,11 @@ def progress(unit: str = "items", transient: bool = False) -> Iterator[Progress 
         console=stderr_console(),
         transient=transient,
     ) as bar:
-        yield bar
+        _live.append(bar)
+        try:
+            yield bar
+        finally:
+            _live.remove(bar)
 
 
 def human_bytes(n: int | None) -> str:
