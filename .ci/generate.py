@@ -52,7 +52,7 @@ def cli_reference() -> str:
     parts = [START, "", "### `idxtool`", "", "```text", command_help(None), "```"]
     for name in main.list_commands(ctx):
         parts += ["", f"### `idxtool {name}`", "", "```text", command_help(name), "```"]
-    return "\n".join(parts + ["", END])
+    return "\n".join([*parts, "", END])
 
 
 def readme_with_reference(readme: str) -> str:

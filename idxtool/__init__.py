@@ -2,18 +2,24 @@
 
 The public API::
 
-    idxtool.read(path) -> numpy.ndarray
+    idxtool.read(source) -> numpy.ndarray
     idxtool.write(path, array, compression=None)
-    idxtool.open_idx(path) -> IdxFile   # header only; .chunks(), .read(), .memmap()
-    idxtool.load(name, dir=None)        # fetch a registered dataset if needed, return arrays
+    idxtool.open_idx(source) -> IdxFile      # header only; .chunks(), .read(), .memmap()
+    idxtool.load(name, dir=None, *, normalize=False, flatten=False, one_hot=False, extended=False)
+    idxtool.fetch(*names, dir=None, ...)     idxtool.verify(*targets, dir=None, strict=False)
+    idxtool.convert(inputs, to=..., out=...) idxtool.split(inputs, out, ratio=...)
+    idxtool.export_png(inputs, out, ...)     idxtool.resolve(word)
+
+Names are loaded on first use, so ``import idxtool`` (and the command line's start-up) stays
+fast. Every error is an :class:`IdxError` and also the matching built-in exception.
 """
 
 from __future__ import annotations
 
-import os
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     ChecksumError,
     DataError,
@@ -22,47 +28,97 @@ from .errors import (
     InputNotFoundError,
     InvalidIdxError,
     ManifestError,
+    MissingDependencyError,
     OutputError,
     OutputExistsError,
+    ParameterError,
+    RecordIndexError,
     UnknownDatasetError,
     UsageError,
     VerificationError,
 )
-from .idx import Header, IdxFile, open_idx, read, write
+
+if TYPE_CHECKING:
+    from .api import fetch, verify
+    from .convert import ConvertResult, ExportResult, PngOptions, convert, export_png
+    from .formats import WriteOptions
+    from .idx import Header, IdxFile, open_idx, read, write
+    from .loading import Loaded, load
+    from .sources import DatasetRef, NoSuchInputError, resolve
+    from .split import SplitResult, split
+
+#: public name -> module that defines it (imported on first use).
+_LAZY: dict[str, str] = {
+    "Header": "idx",
+    "IdxFile": "idx",
+    "open_idx": "idx",
+    "read": "idx",
+    "write": "idx",
+    "load": "loading",
+    "Loaded": "loading",
+    "fetch": "api",
+    "verify": "api",
+    "convert": "convert",
+    "ConvertResult": "convert",
+    "export_png": "convert",
+    "ExportResult": "convert",
+    "PngOptions": "convert",
+    "WriteOptions": "formats",
+    "split": "split",
+    "SplitResult": "split",
+    "resolve": "sources",
+    "DatasetRef": "sources",
+    "NoSuchInputError": "sources",
+}
 
 
-def load(name: str, dir: str | os.PathLike[str] | None = None) -> Any:
-    """Fetch the registered dataset ``name`` if needed and return its arrays, split by split.
-
-    ``(x_train, y_train), (x_test, y_test) = idxtool.load("fashion-mnist")``
-    """
-    from .fetch import load as _load
-
-    return _load(name, dir)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'idxtool' has no attribute {name!r}")
 
 
-try:
-    __version__ = version("idxtool")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ChecksumError",
+    "ConvertResult",
     "DataError",
+    "DatasetRef",
     "DownloadError",
+    "ExportResult",
     "Header",
     "IdxError",
     "IdxFile",
     "InputNotFoundError",
     "InvalidIdxError",
+    "Loaded",
     "ManifestError",
+    "MissingDependencyError",
+    "NoSuchInputError",
     "OutputError",
     "OutputExistsError",
+    "ParameterError",
+    "PngOptions",
+    "RecordIndexError",
+    "SplitResult",
     "UnknownDatasetError",
     "UsageError",
     "VerificationError",
+    "WriteOptions",
+    "__version__",
+    "convert",
+    "export_png",
+    "fetch",
     "load",
     "open_idx",
     "read",
+    "resolve",
+    "split",
+    "verify",
     "write",
 ]

@@ -1,4 +1,5 @@
 """Run idxtool as ``python -m idxtool``."""
+
 from idxtool.cli import main
 
 main()

@@ -14,11 +14,13 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from . import progress as progress_
 from .checksum import BLOCK, Digest, Hasher
 from .errors import VerificationError
+from .progress import Progress, ProgressFactory
 
 #: Default ceiling on the bytes one extraction may write (EMNIST needs well under 1 GB).
 MAX_TOTAL = 8 << 30
@@ -29,7 +31,7 @@ class UnsafeArchiveError(VerificationError):
 
 
 def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    """Why a member must not be extracted, or None when it is safe."""
+    """Why a member must not be extracted (absolute, leaves the folder, a symlink), or None."""
     name = info.filename
     posix = name.replace("\\", "/")
     parts = PurePosixPath(posix).parts
@@ -44,7 +46,14 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
 
 
 def check_archive(zf: zipfile.ZipFile, label: str) -> None:
-    """Refuse the archive if any member is unsafe."""
+    """Refuse the archive if any member is unsafe.
+
+    Raises
+    ------
+    UnsafeArchiveError
+        A member has an absolute path, a drive, a ``..`` component, or is a symlink;
+        ``label`` names the archive in the message.
+    """
     for info in zf.infolist():
         reason = unsafe_reason(info)
         if reason:
@@ -57,12 +66,35 @@ def extract(
     members: Mapping[str, str],
     *,
     max_total: int = MAX_TOTAL,
-    on_progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> dict[str, Digest]:
-    """Extract ``members`` (member path -> plain file name) into ``dest``; return their digests.
+    """Extract chosen members of a zip archive into a folder, all or nothing.
 
-    Either every requested file appears under ``dest`` complete, or none is changed.
-    ``on_progress(done, total)`` reports bytes written.
+    Parameters
+    ----------
+    archive
+        The zip file.
+    dest
+        The folder the files go to (made if missing).
+    members
+        Member path inside the archive -> plain file name under ``dest``.
+    max_total
+        Ceiling on the bytes the members may take once extracted.
+    progress
+        Reports the bytes written, as one task named after the archive.
+
+    Returns
+    -------
+    dict[str, Digest]
+        File name -> size and hashes of what was written.
+
+    Raises
+    ------
+    UnsafeArchiveError
+        A member of the archive is unsafe, a file name is not plain, or the members are
+        larger than ``max_total``; nothing is written.
+    VerificationError
+        Not a zip file, a member is missing, a folder or corrupt; nothing is changed.
     """
     label = Path(archive).name
     target = Path(dest)
@@ -72,7 +104,7 @@ def extract(
         raise VerificationError(f"{label}: not a readable zip archive ({exc})") from None
     with zf:
         check_archive(zf, label)
-        infos = {}
+        infos: dict[str, zipfile.ZipInfo] = {}
         for member, filename in members.items():
             if not filename or "/" in filename or "\\" in filename or filename in (".", ".."):
                 raise UnsafeArchiveError(f"{label}: refusing to extract {member!r} to {filename!r}")
@@ -90,11 +122,13 @@ def extract(
             )
         target.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+        task = progress_.start(progress, label, total, "bytes")
         try:
-            digests = _extract_to(zf, infos, members, temp, label, total, on_progress)
-            for member, filename in members.items():
+            digests = _extract_to(zf, infos, members, temp, label, task)
+            for filename in members.values():
                 os.replace(temp / filename, target / filename)
         finally:
+            task.close()
             shutil.rmtree(temp, ignore_errors=True)
     return {members[m]: d for m, d in digests.items()}
 
@@ -105,8 +139,7 @@ def _extract_to(
     members: Mapping[str, str],
     temp: Path,
     label: str,
-    total: int,
-    on_progress: Callable[[int, int], None] | None,
+    task: Progress,
 ) -> dict[str, Digest]:
     digests: dict[str, Digest] = {}
     done = 0
@@ -121,8 +154,7 @@ def _extract_to(
                         raise UnsafeArchiveError(f"{label}: {member!r} is larger than its header says")
                     out.write(block)
                     done += len(block)
-                    if on_progress:
-                        on_progress(done, total)
+                    task.update(done)
                 out.flush()
                 with contextlib.suppress(OSError):
                     os.fsync(out.fileno())

@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from . import compress
+from .errors import ChecksumError
+
+if TYPE_CHECKING:
+    from .manifest import Resource
 
 #: Bytes hashed at a time.
 BLOCK = 1 << 20
@@ -27,6 +31,7 @@ class Hasher:
         self.size = 0
 
     def update(self, block: bytes | memoryview) -> None:
+        """Hash the next bytes."""
         self.sha256.update(block)
         self.md5.update(block)
         self.size += len(block)
@@ -38,6 +43,7 @@ class Hasher:
         return self
 
     def digest(self) -> Digest:
+        """Size and digests of everything hashed so far."""
         return Digest(self.size, self.sha256.hexdigest(), self.md5.hexdigest())
 
 
@@ -51,19 +57,62 @@ class Digest:
 
 
 def file_digest(path: str | os.PathLike[str]) -> Digest:
-    """Size, sha256 and md5 of a file, in one pass."""
+    """Size, sha256 and md5 of a file, in one pass.
+
+    Parameters
+    ----------
+    path
+        The file to hash.
+
+    Returns
+    -------
+    Digest
+        Its size in bytes and hex digests.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
     with open(path, "rb") as fh:
         return Hasher().feed(fh).digest()
 
 
 def hasher_of(path: str | os.PathLike[str]) -> Hasher:
-    """A Hasher already fed with the bytes of ``path`` (to continue a resumed download)."""
+    """A Hasher already fed with the bytes of ``path`` (to continue a resumed download).
+
+    Parameters
+    ----------
+    path
+        The partial file.
+
+    Returns
+    -------
+    Hasher
+        Ready for the bytes that follow.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
     with open(path, "rb") as fh:
         return Hasher().feed(fh)
 
 
 def payload_sha256(path: str | os.PathLike[str]) -> str | None:
-    """sha256 of the decompressed content of ``path``; None if it cannot be decompressed."""
+    """sha256 of the decompressed content of ``path`` (gzip, xz, bz2 or raw, by content).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str | None
+        The hex digest, or None when the stream is corrupt or truncated.
+    """
     h = hashlib.sha256()
     try:
         with compress.open_read(path) as fh:
@@ -85,8 +134,8 @@ class Expected:
     idx_sha256: str | None = None
 
     @classmethod
-    def of(cls, resource: Any) -> Expected:
-        """The expectations recorded for a registry Resource."""
+    def of(cls, resource: Resource) -> Expected:
+        """The expectations recorded for a registry Resource, named by its file name."""
         return cls(resource.name, resource.sha256, resource.md5, resource.size, resource.idx_sha256)
 
 
@@ -100,7 +149,21 @@ class Verdict:
 
 
 def mismatches(digest: Digest, expected: Expected) -> list[str]:
-    """The ways ``digest`` differs from ``expected`` (size first, then hashes), as phrases."""
+    """The ways ``digest`` differs from ``expected``, as phrases.
+
+    Parameters
+    ----------
+    digest
+        What the file is.
+    expected
+        What was published for it; unknown fields are not compared.
+
+    Returns
+    -------
+    list[str]
+        Size first, then sha256, then md5 (``"sha256 mismatch: expected X, got Y"``); empty
+        when everything known matches.
+    """
     found: list[str] = []
     if expected.size is not None and digest.size != expected.size:
         found.append(f"size is {digest.size:,} bytes, expected {expected.size:,}")
@@ -116,6 +179,21 @@ def judge(path: str | os.PathLike[str], digest: Digest, expected: Expected) -> V
 
     A file whose size and hashes differ but whose decompressed payload matches the
     published ``idx_sha256`` is the same data in a different wrapper: ``repacked``.
+
+    Parameters
+    ----------
+    path
+        The file (read again only to hash its payload, after a mismatch).
+    digest
+        The file's digest.
+    expected
+        What was published for it.
+
+    Returns
+    -------
+    Verdict
+        ``ok``, ``repacked``, or not ok with the ``problem`` as one phrase. Never raises
+        for a mismatch: see :func:`check_file` for that.
     """
     found = mismatches(digest, expected)
     if not found:
@@ -125,11 +203,39 @@ def judge(path: str | os.PathLike[str], digest: Digest, expected: Expected) -> V
     return Verdict(ok=False, problem="; ".join(found))
 
 
-def mismatch_message(name: str, problem: str, where: str = "") -> str:
-    """A pooch-style message: the file, what differs, and what to do about it."""
-    place = f" ({where})" if where else ""
-    return (
-        f"{name}: {problem}{place}. The file is corrupt or was changed upstream; "
-        "delete it and fetch again (idxtool fetch --force)"
-    )
+def check_file(path: str | os.PathLike[str], expected: Expected, *, digest: Digest | None = None) -> Digest:
+    """Check one file against what was published for it; raise when it is not that file.
 
+    A re-compressed copy (different file, same decompressed payload as ``idx_sha256``) is
+    accepted, as everywhere in idxtool.
+
+    Parameters
+    ----------
+    path
+        The file to check.
+    expected
+        Its published size and hashes; ``expected.name`` names the file in the message.
+    digest
+        The file's digest when it is already known (skips hashing it again).
+
+    Returns
+    -------
+    Digest
+        The file's size, sha256 and md5.
+
+    Raises
+    ------
+    ChecksumError
+        Size or hash differ (exit code 1). The message names the file, each algorithm
+        with the expected and actual value, and what to do.
+    OSError
+        The file cannot be read.
+    """
+    digest = file_digest(path) if digest is None else digest
+    verdict = judge(path, digest, expected)
+    if not verdict.ok:
+        raise ChecksumError(
+            f"{expected.name}: {verdict.problem}. The file is corrupt or incomplete, or is not the "
+            "published one (or the published hash is outdated); delete it and download it again"
+        )
+    return digest

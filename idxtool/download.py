@@ -8,16 +8,20 @@ retried on the same source with exponential backoff, resuming with ``Range`` whe
 server allows it. The file is written beside the target as ``.NAME.part``, checked, and
 only then renamed to its final name; a wrong download is deleted.
 
+Each failed source and each retry is logged (INFO) on the ``idxtool.download`` logger;
+downloads run in worker threads, so a handler must be thread-safe (logging's are).
 ``requests`` is imported only when an HTTP source is actually tried.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,17 +29,16 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from . import progress as progress_
 from .cache import partial
 from .checksum import Digest, Expected, Hasher, Verdict, hasher_of, judge
-from .errors import DownloadError
+from .errors import DownloadError, UsageError
+from .progress import Progress, ProgressFactory
 
 if TYPE_CHECKING:
     import requests
 
-#: progress(bytes_done, bytes_total_or_None)
-Progress = Callable[[int, "int | None"], None]
-#: log(message, level): level 0 is shown by default, level 1 only with --verbose.
-Log = Callable[[str, int], None]
+logger = logging.getLogger(__name__)
 
 NET_CHUNK = 64 * 1024
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNORECASE)
@@ -53,25 +56,64 @@ class Policy:
 
     @classmethod
     def from_env(cls) -> Policy:
-        """IDXTOOL_TIMEOUT ("SECONDS" or "CONNECT,READ"), IDXTOOL_RETRIES, IDXTOOL_BACKOFF."""
-        policy = cls()
+        """The default policy, with the environment's overrides.
+
+        ``IDXTOOL_TIMEOUT`` is ``SECONDS`` (connect and read) or ``CONNECT,READ``;
+        ``IDXTOOL_RETRIES`` the retries per source after the first attempt;
+        ``IDXTOOL_BACKOFF`` the first wait between retries in seconds (doubling each time).
+        Unset or blank variables keep the defaults.
+
+        Returns
+        -------
+        Policy
+            The policy to use.
+
+        Raises
+        ------
+        UsageError
+            A variable's value is not a number, or out of range; the message names the
+            variable and its value (exit code 2).
+        """
+        default = cls()
+        connect, read = default.connect_timeout, default.read_timeout
         timeout = os.environ.get("IDXTOOL_TIMEOUT", "").strip()
         if timeout:
-            parts = [float(p) for p in timeout.split(",")]
-            policy = cls(parts[0], parts[-1], policy.retries, policy.backoff, policy.backoff_max)
-        retries = os.environ.get("IDXTOOL_RETRIES", "").strip()
-        backoff = os.environ.get("IDXTOOL_BACKOFF", "").strip()
-        return cls(
-            policy.connect_timeout,
-            policy.read_timeout,
-            int(retries) if retries else policy.retries,
-            float(backoff) if backoff else policy.backoff,
-            policy.backoff_max,
-        )
+            values = [_number(p) for p in timeout.split(",")]
+            seconds = [v for v in values if v is not None and v > 0]
+            if len(values) > 2 or len(seconds) != len(values):
+                raise _bad_env("IDXTOOL_TIMEOUT", timeout, "expected seconds, or CONNECT,READ seconds (more than 0)")
+            connect, read = seconds[0], seconds[-1]
+        retries = default.retries
+        text = os.environ.get("IDXTOOL_RETRIES", "").strip()
+        if text:
+            if not re.fullmatch(r"\+?\d+", text):
+                raise _bad_env("IDXTOOL_RETRIES", text, "expected a whole number of retries (0 or more)")
+            retries = int(text)
+        backoff = default.backoff
+        text = os.environ.get("IDXTOOL_BACKOFF", "").strip()
+        if text:
+            value = _number(text)
+            if value is None or value < 0:
+                raise _bad_env("IDXTOOL_BACKOFF", text, "expected seconds to wait before the first retry (0 or more)")
+            backoff = value
+        return cls(connect, read, retries, backoff, default.backoff_max)
 
     def wait(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         return float(min(self.backoff * 2 ** (attempt - 1), self.backoff_max))
+
+
+def _number(text: str) -> float | None:
+    """A finite float, or None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _bad_env(name: str, value: str, expected: str) -> UsageError:
+    return UsageError(f"{name}={value!r}: {expected}")
 
 
 @dataclass(frozen=True)
@@ -86,10 +128,12 @@ class Fetched:
 class SourceFailed(Exception):
     """This source cannot deliver the file; ``transient`` ones are worth retrying."""
 
-    def __init__(self, reason: str, transient: bool = False) -> None:
+    def __init__(self, reason: str, *, transient: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+        #: Seconds the server asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
 
 
 def download(
@@ -98,17 +142,44 @@ def download(
     expected: Expected,
     *,
     policy: Policy | None = None,
-    progress: Progress | None = None,
-    log: Log | None = None,
+    progress: ProgressFactory | None = None,
 ) -> Fetched:
-    """Fetch ``target`` from the first source that delivers it intact; DownloadError if none does."""
+    """Fetch one file from the first source that delivers it intact.
+
+    Parameters
+    ----------
+    sources
+        URLs tried in order: ``http(s)://``, ``file://``, ``package://``.
+    target
+        The final path; written as ``.NAME.part`` beside it, renamed when verified.
+    expected
+        Size and hashes the file must have; ``expected.name`` names it in messages and
+        is the progress task's description.
+    policy
+        Timeouts and retries; None reads :meth:`Policy.from_env`.
+    progress
+        Reports the bytes received as one task (closed when the file is done or failed).
+
+    Returns
+    -------
+    Fetched
+        The source that delivered it, its digest, and whether it was accepted as a
+        re-compressed copy (same ``idx_sha256`` payload).
+
+    Raises
+    ------
+    DownloadError
+        No source delivered it intact; the message names each source and why (exit code 3).
+    UsageError
+        ``policy`` is None and an ``IDXTOOL_*`` variable has a garbage value.
+    """
     policy = policy or Policy.from_env()
-    say: Log = log or (lambda message, level: None)
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = partial(path)
     failures: list[str] = []
     session: requests.Session | None = None
+    task = progress_.start(progress, expected.name, expected.size, "bytes")
     try:
         for i, url in enumerate(sources):
             try:
@@ -116,17 +187,18 @@ def download(
                 if scheme in ("http", "https"):
                     if session is None:
                         session = _session()
-                    digest, verdict = _retrying(url, part, expected, policy, session, progress, say)
+                    digest, verdict = _retrying(url, part, expected, policy, session, task)
                 else:
-                    digest, verdict = _local(url, part, expected, progress)
+                    digest, verdict = _local(url, part, expected, task)
             except SourceFailed as exc:
                 failures.append(f"{url}: {exc.reason}")
                 nxt = "; trying the next source" if i + 1 < len(sources) else ""
-                say(f"{expected.name}: {url}: {exc.reason}{nxt}", 1)
+                logger.info("%s: %s: %s%s", expected.name, url, exc.reason, nxt)
                 continue
             os.replace(part, path)
             return Fetched(url, digest, verdict.repacked)
     finally:
+        task.close()
         if session is not None:
             session.close()
     if not sources:
@@ -153,12 +225,12 @@ def _open_local(url: str) -> IO[bytes]:
     raise SourceFailed(f"unsupported URL scheme {parts.scheme!r}")
 
 
-def _local(url: str, part: Path, expected: Expected, progress: Progress | None) -> tuple[Digest, Verdict]:
+def _local(url: str, part: Path, expected: Expected, task: Progress) -> tuple[Digest, Verdict]:
     hasher = Hasher()
     with _open_local(url) as src, open(part, "wb") as out:
         try:
             while block := src.read(NET_CHUNK * 16):
-                _write(out, hasher, block, expected, progress)
+                _write(out, hasher, block, expected, task)
         except SourceFailed:
             out.close()
             part.unlink(missing_ok=True)
@@ -192,25 +264,28 @@ def _retrying(
     expected: Expected,
     policy: Policy,
     session: requests.Session,
-    progress: Progress | None,
-    say: Log,
+    task: Progress,
 ) -> tuple[Digest, Verdict]:
     attempt = 1
     while True:
         try:
-            return _http_once(url, part, expected, policy, session, progress, say)
+            return _http_once(url, part, expected, policy, session, task)
         except SourceFailed as exc:
             if not exc.transient:
                 part.unlink(missing_ok=True)
                 raise
             if attempt > policy.retries:
                 raise SourceFailed(f"{exc.reason} (gave up after {attempt} attempts)") from None
-            wait = getattr(exc, "retry_after", None) or policy.wait(attempt)
+            wait = exc.retry_after or policy.wait(attempt)
             wait = min(wait, policy.backoff_max)
-            say(
-                f"{expected.name}: {url}: {exc.reason}; retrying in {wait:.1f} s "
-                f"(attempt {attempt + 1} of {policy.retries + 1})",
-                1,
+            logger.info(
+                "%s: %s: %s; retrying in %.1f s (attempt %d of %d)",
+                expected.name,
+                url,
+                exc.reason,
+                wait,
+                attempt + 1,
+                policy.retries + 1,
             )
             time.sleep(wait)
             attempt += 1
@@ -222,8 +297,7 @@ def _http_once(
     expected: Expected,
     policy: Policy,
     session: requests.Session,
-    progress: Progress | None,
-    say: Log,
+    task: Progress,
 ) -> tuple[Digest, Verdict]:
     import requests
 
@@ -232,9 +306,7 @@ def _http_once(
         offset = 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
-        response = session.get(
-            url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout)
-        )
+        response = session.get(url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout))
     except requests.Timeout as exc:
         raise SourceFailed(f"timed out ({_short(exc)})", transient=True) from None
     except requests.RequestException as exc:
@@ -242,21 +314,20 @@ def _http_once(
     with response:
         offset = _accept(response, offset, expected, part)
         if offset:
-            say(f"{expected.name}: {url}: resuming at byte {offset:,}", 1)
+            logger.info("%s: %s: resuming at byte %s", expected.name, url, f"{offset:,}")
         hasher = hasher_of(part) if offset else Hasher()
         with open(part, "ab" if offset else "wb") as out:
             try:
                 for block in _body(response):
                     if hasher.size == 0 and _HTML_START.match(block[:64]):
                         raise SourceFailed("served an HTML page, not the file")
-                    _write(out, hasher, block, expected, progress)
-            except requests.RequestException as exc:
-                raise SourceFailed(f"connection dropped after {hasher.size:,} bytes ({_short(exc)})", True) from None
-            except _urllib3_errors() as exc:
-                raise SourceFailed(f"connection dropped after {hasher.size:,} bytes ({_short(exc)})", True) from None
+                    _write(out, hasher, block, expected, task)
+            except _stream_errors() as exc:
+                reason = f"connection dropped after {hasher.size:,} bytes ({_short(exc)})"
+                raise SourceFailed(reason, transient=True) from None
             _sync(out)
     if expected.size is not None and hasher.size < expected.size:
-        raise SourceFailed(f"connection closed after {hasher.size:,} of {expected.size:,} bytes", True)
+        raise SourceFailed(f"connection closed after {hasher.size:,} of {expected.size:,} bytes", transient=True)
     return _check(part, hasher, expected, resumed=offset > 0)
 
 
@@ -265,11 +336,13 @@ def _accept(response: requests.Response, offset: int, expected: Expected, part: 
     status = response.status_code
     if status == 416 and offset:
         part.unlink(missing_ok=True)
-        raise SourceFailed("server refused to resume (HTTP 416); starting over", True)
+        raise SourceFailed("server refused to resume (HTTP 416); starting over", transient=True)
     if status in (408, 429) or status >= 500:
-        failure = SourceFailed(f"HTTP {status} {response.reason or ''}".rstrip(), True)
-        failure.retry_after = _retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
-        raise failure
+        raise SourceFailed(
+            f"HTTP {status} {response.reason or ''}".rstrip(),
+            transient=True,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
     if status not in (200, 206):
         raise SourceFailed(f"HTTP {status} {response.reason or ''}".rstrip())
     ctype = response.headers.get("Content-Type", "")
@@ -282,7 +355,8 @@ def _accept(response: requests.Response, offset: int, expected: Expected, part: 
         start = _range_start(response.headers.get("Content-Range", ""))
         if start != offset:
             part.unlink(missing_ok=True)
-            raise SourceFailed(f"resumed at the wrong place (Content-Range: {response.headers.get('Content-Range')})", True)
+            where = response.headers.get("Content-Range")
+            raise SourceFailed(f"resumed at the wrong place (Content-Range: {where})", transient=True)
     else:
         offset = 0  # 200 to a Range request: the server sends it all again
     if length is not None and expected.size is not None and offset + length != expected.size:
@@ -297,22 +371,23 @@ def _body(response: requests.Response) -> Iterator[bytes]:
     return response.iter_content(NET_CHUNK)
 
 
-def _urllib3_errors() -> tuple[type[BaseException], ...]:
+def _stream_errors() -> tuple[type[Exception], ...]:
+    """What a body cut short raises: requests' errors, and urllib3's when read raw."""
+    import requests
     from urllib3.exceptions import HTTPError
 
-    return (HTTPError,)
+    return (requests.RequestException, HTTPError)
 
 
 # -- shared ------------------------------------------------------------------------------------
 
 
-def _write(out: IO[bytes], hasher: Hasher, block: bytes, expected: Expected, progress: Progress | None) -> None:
+def _write(out: IO[bytes], hasher: Hasher, block: bytes, expected: Expected, task: Progress) -> None:
     hasher.update(block)
     if expected.size is not None and hasher.size > expected.size:
         raise SourceFailed(f"sent more than the expected {expected.size:,} bytes")
     out.write(block)
-    if progress is not None:
-        progress(hasher.size, expected.size)
+    task.update(hasher.size)
 
 
 def _sync(out: IO[bytes]) -> None:
@@ -321,13 +396,13 @@ def _sync(out: IO[bytes]) -> None:
         os.fsync(out.fileno())
 
 
-def _check(part: Path, hasher: Hasher, expected: Expected, resumed: bool) -> tuple[Digest, Verdict]:
+def _check(part: Path, hasher: Hasher, expected: Expected, *, resumed: bool) -> tuple[Digest, Verdict]:
     digest = hasher.digest()
     verdict = judge(part, digest, expected)
     if not verdict.ok:
         part.unlink(missing_ok=True)
         if resumed:  # the pieces may come from different versions: try once more from scratch
-            raise SourceFailed(f"{verdict.problem} after resuming; starting over", True)
+            raise SourceFailed(f"{verdict.problem} after resuming; starting over", transient=True)
         raise SourceFailed(verdict.problem)
     return digest, verdict
 
@@ -359,4 +434,3 @@ def _short(exc: BaseException) -> str:
         if match:
             return match.group(1).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:160]
-

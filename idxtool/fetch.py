@@ -1,35 +1,43 @@
 """Fetch registered datasets into the cache, verified, and hand out their local files.
 
+Orchestration only: :mod:`~idxtool.download` gets one file intact, :mod:`~idxtool.archive`
+extracts members, :mod:`~idxtool.cache` says where everything lives.
+
 One inter-process lock per dataset folder (and one per shared archive) makes concurrent
 fetches of the same dataset (the PyTorch DDP race) end with one verified copy: the first
 process downloads, the others wait and then find the files present. Files already present
 and verified cost no network request. The files of a dataset download in parallel.
+
+Messages go to the ``idxtool.fetch`` logger: a warning when a present file is damaged and
+downloaded again, when another process holds the lock, and when a re-compressed copy is
+kept; INFO for the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, Literal
 
 from . import cache, registry
-from .atomic import atomic_file
-from .checksum import Digest, Expected, Verdict, file_digest, judge
-from .download import Log, Policy, download
-from .errors import DownloadError
-from .registry import Dataset, Resource
+from . import progress as progress_
+from .cache import Extracted
+from .checksum import Digest, Expected, Verdict, check_file, file_digest, judge
+from .download import Policy, download
+from .errors import ChecksumError, DownloadError, ParameterError
+from .progress import Progress, ProgressFactory
+from .registry import Dataset, Kind, Resource
 
-#: progress(key, bytes_done, bytes_total_or_None); key is "DATASET/FILE".
-FetchProgress = Callable[[str, int, "int | None"], None]
+logger = logging.getLogger(__name__)
 
-STATUSES = ("cached", "downloaded", "extracted", "skipped", "failed")
+#: What happened to a file: found intact, downloaded, extracted from an archive, not
+#: needed (an archive whose members are all present), or could not be had.
+Status = Literal["cached", "downloaded", "extracted", "skipped", "failed"]
 
 
 @dataclass
@@ -38,10 +46,10 @@ class FileResult:
 
     dataset: str
     name: str
-    kind: str
+    kind: Kind
     split: str | None
     path: Path
-    status: str
+    status: Status
     size: int | None = None
     sha256: str | None = None
     source: str | None = None
@@ -49,6 +57,7 @@ class FileResult:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The ``fetch --json`` entry of this file."""
         return {
             "dataset": self.dataset,
             "name": self.name,
@@ -73,6 +82,7 @@ class FetchReport:
 
     @property
     def failed(self) -> list[FileResult]:
+        """The files that could not be obtained."""
         return [r for r in self.results if r.status == "failed"]
 
     @property
@@ -81,13 +91,19 @@ class FetchReport:
         return list(dict.fromkeys(r.error or f"{r.dataset}/{r.name}: failed" for r in self.failed))
 
     def raise_for_failures(self) -> None:
-        """DownloadError naming every file that could not be obtained (the others are kept)."""
+        """Raise if any file could not be obtained (the files that did arrive are kept).
+
+        Raises
+        ------
+        DownloadError
+            Naming every file that failed, and why (exit code 3).
+        """
         if self.errors:
             raise DownloadError("; ".join(self.errors))
 
 
 def mirrors_from_env() -> list[str]:
-    """IDXTOOL_MIRROR: space-separated base URLs that replace the manifests' own."""
+    """``IDXTOOL_MIRROR``: space-separated base URLs that replace the manifests' own."""
     return os.environ.get("IDXTOOL_MIRROR", "").split()
 
 
@@ -98,6 +114,18 @@ def sources(dataset: Dataset, resource: Resource, mirrors: Sequence[str] = ()) -
     ``--index-url``); on a mirror the file is looked for where the cache keeps it
     (``MIRROR/NAME/FILE``, so a copy of a cache root serves every dataset), then directly
     under it (``MIRROR/FILE``). Embedded datasets (``package:`` URLs) ignore mirrors.
+
+    Parameters
+    ----------
+    dataset, resource
+        The file and the dataset it belongs to.
+    mirrors
+        Base URLs that replace the manifest's, tried in order.
+
+    Returns
+    -------
+    list[str]
+        Each URL once.
     """
     if dataset.embedded or not mirrors:
         return [base + resource.name for base in dataset.urls]
@@ -111,7 +139,7 @@ def sources(dataset: Dataset, resource: Resource, mirrors: Sequence[str] = ()) -
 
 
 @contextlib.contextmanager
-def _locked(folder: Path, what: str, log: Log) -> Iterator[None]:
+def _locked(folder: Path, what: str) -> Iterator[None]:
     """Hold the inter-process lock of ``folder`` (waiting, and saying so, if another has it)."""
     from filelock import FileLock, Timeout
 
@@ -120,7 +148,7 @@ def _locked(folder: Path, what: str, log: Log) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        log(f"{what}: another process is fetching it; waiting for {folder / cache.LOCK_NAME}", 0)
+        logger.warning("%s: another process is fetching it; waiting for %s", what, folder / cache.LOCK_NAME)
         lock.acquire()
     try:
         yield
@@ -134,24 +162,37 @@ def _present(path: Path, expected: Expected) -> tuple[Verdict, Digest]:
     return judge(path, digest, expected), digest
 
 
+def _intact_member(path: Path, resource: Resource, record: dict[str, Extracted]) -> Digest | None:
+    """The digest of an extracted file that is intact, or None.
+
+    Intact: it matches its published size and hashes, else (EMNIST's members have none
+    of their own) the ones recorded when it was extracted.
+    """
+    digest = file_digest(path)
+    if resource.sha256 or resource.md5:
+        return digest if judge(path, digest, Expected.of(resource)).ok else None
+    entry = record.get(resource.name)
+    return digest if entry is not None and (digest.sha256, digest.size) == (entry.sha256, entry.size) else None
+
+
 class _Fetcher:
-    """One fetch run: where to, from where, and how to report."""
+    """One fetch run: where to, from where, and how to report progress."""
 
     def __init__(
         self,
         base: Path,
         mirrors: Sequence[str],
+        *,
         force: bool,
         jobs: int,
         policy: Policy,
-        progress: FetchProgress | None,
-        log: Log,
+        progress: ProgressFactory | None,
     ) -> None:
-        self.base, self.mirrors, self.force, self.jobs = base, list(mirrors), force, max(1, jobs)
-        self.policy, self.progress, self.log = policy, progress, log
+        self.base, self.mirrors, self.force, self.jobs = base, list(mirrors), force, jobs
+        self.policy, self.progress = policy, progress
 
     def dataset(self, ds: Dataset) -> list[FileResult]:
-        with _locked(cache.folder(ds, self.base), ds.name, self.log):
+        with _locked(cache.folder(ds, self.base), ds.name):
             direct = [r for r in ds.files if r.kind != "archive" and not r.extracted]
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="idxtool-fetch") as pool:
                 results = list(pool.map(lambda r: self.direct(ds, r), direct))
@@ -159,8 +200,30 @@ class _Fetcher:
         order = {r.name: i for i, r in enumerate(ds.files)}
         return sorted(results, key=lambda r: order[r.name])
 
-    def _result(self, ds: Dataset, r: Resource, status: str, **kw: Any) -> FileResult:
-        return FileResult(ds.name, r.name, r.kind, r.split, cache.path_of(ds, r, self.base), status, **kw)
+    def _result(
+        self,
+        ds: Dataset,
+        r: Resource,
+        status: Status,
+        digest: Digest | None = None,
+        *,
+        source: str | None = None,
+        repacked: bool = False,
+        error: str | None = None,
+    ) -> FileResult:
+        return FileResult(
+            ds.name,
+            r.name,
+            r.kind,
+            r.split,
+            cache.path_of(ds, r, self.base),
+            status,
+            size=None if digest is None else digest.size,
+            sha256=None if digest is None else digest.sha256,
+            source=source,
+            repacked=repacked,
+            error=error,
+        )
 
     def direct(self, ds: Dataset, r: Resource) -> FileResult:
         """A file fetched straight from its sources (or found present and intact)."""
@@ -170,20 +233,20 @@ class _Fetcher:
         if path.exists() and not self.force:
             verdict, digest = _present(path, expected)
             if verdict.ok:
-                return self._result(ds, r, "cached", size=digest.size, sha256=digest.sha256, repacked=verdict.repacked)
-            self.log(f"{key}: present but {verdict.problem}; downloading it again", 0)
-        report = None if self.progress is None else (lambda done, total: self.progress(key, done, total))  # type: ignore[misc]
+                return self._result(ds, r, "cached", digest, repacked=verdict.repacked)
+            logger.warning("%s: present but %s; downloading it again", key, verdict.problem)
         try:
-            got = download(sources(ds, r, self.mirrors), path, expected, policy=self.policy, progress=report, log=self.log)
+            got = download(sources(ds, r, self.mirrors), path, expected, policy=self.policy, progress=self.progress)
         except DownloadError as exc:
             return self._result(ds, r, "failed", error=str(exc))
         if got.repacked:
-            self.log(
-                f"{key}: {got.source} is a re-compressed copy (its sha256 differs from the published "
-                "file, but the decompressed IDX payload matches idx_sha256); kept",
-                0,
+            logger.warning(
+                "%s: %s is a re-compressed copy (its sha256 differs from the published file, "
+                "but the decompressed IDX payload matches idx_sha256); kept",
+                key,
+                got.source,
             )
-        return self._result(ds, r, "downloaded", size=got.digest.size, sha256=got.digest.sha256, source=got.source, repacked=got.repacked)
+        return self._result(ds, r, "downloaded", got.digest, source=got.source, repacked=got.repacked)
 
     def extracted(self, ds: Dataset) -> list[FileResult]:
         """Files that come out of an archive: extracted when missing or damaged."""
@@ -191,72 +254,56 @@ class _Fetcher:
         if not members:
             return []
         folder = cache.folder(ds, self.base)
-        record = read_record(folder)
+        record = cache.read_record(folder)
         results: list[FileResult] = []
         todo: list[Resource] = []
         for r in members:
             path = folder / r.name
-            if path.exists() and not self.force and member_intact(path, r, record):
-                results.append(self._result(ds, r, "cached", size=path.stat().st_size, sha256=record.get(r.name, {}).get("sha256") or file_digest(path).sha256))
+            digest = _intact_member(path, r, record) if path.exists() and not self.force else None
+            if digest is not None:
+                results.append(self._result(ds, r, "cached", digest))
             else:
                 todo.append(r)
         for archive in ds.archives:
             wanted = [r for r in todo if r.archive == archive.name]
             if not wanted:
                 path = cache.path_of(ds, archive, self.base)
-                results.append(self._result(ds, archive, "skipped" if not path.exists() else "cached"))
+                results.append(self._result(ds, archive, "cached" if path.exists() else "skipped"))
                 continue
             results += self._extract(ds, archive, wanted, record)
         return results
 
-    def _extract(self, ds: Dataset, archive: Resource, wanted: list[Resource], record: dict[str, Any]) -> list[FileResult]:
+    def _extract(
+        self, ds: Dataset, archive: Resource, wanted: list[Resource], record: dict[str, Extracted]
+    ) -> list[FileResult]:
         from .archive import extract
 
-        with _locked(self.base / cache.ARCHIVES / ds.family, archive.name, self.log):
+        with _locked(self.base / cache.ARCHIVES / ds.family, archive.name):
             got = self.direct(ds, archive)
         if got.status == "failed":
             error = f"{', '.join(cache.relative(ds, r) for r in wanted)}: not extracted, because {got.error}"
             return [got, *(self._result(ds, r, "failed", error=error) for r in wanted)]
-        self.log(f"{ds.name}: extracting {len(wanted)} files from {archive.name}", 1)
+        logger.info("%s: extracting %d files from %s", ds.name, len(wanted), archive.name)
         folder = cache.folder(ds, self.base)
-        digests = extract(got.path, folder, {r.member or r.name: r.name for r in wanted})
+
+        def extracting(description: str, total: int | None, unit: str) -> Progress:
+            return progress_.start(self.progress, f"{ds.name}: extracting {description}", total, unit)
+
+        members = {r.member or r.name: r.name for r in wanted}
+        digests = extract(got.path, folder, members, progress=None if self.progress is None else extracting)
         results = [got]
         for r in wanted:
-            d = digests[r.name]
-            if r.sha256 and d.sha256 != r.sha256:
+            expected = replace(Expected.of(r), name=f"{cache.relative(ds, r)} (extracted from {archive.name})")
+            try:
+                digest = check_file(folder / r.name, expected, digest=digests[r.name])
+            except ChecksumError as exc:
                 (folder / r.name).unlink(missing_ok=True)
-                problem = f"sha256 mismatch after extraction from {archive.name}: expected {r.sha256}, got {d.sha256}"
-                results.append(self._result(ds, r, "failed", error=f"{cache.relative(ds, r)}: {problem}"))
+                results.append(self._result(ds, r, "failed", error=str(exc)))
                 continue
-            record[r.name] = {"sha256": d.sha256, "size": d.size, "archive": archive.name, "archive_sha256": got.sha256}
-            results.append(self._result(ds, r, "extracted", size=d.size, sha256=d.sha256, source=archive.name))
-        write_record(folder, record)
+            record[r.name] = Extracted(digest.sha256, digest.size, archive.name, got.sha256)
+            results.append(self._result(ds, r, "extracted", digest, source=archive.name))
+        cache.write_record(folder, record)
         return results
-
-
-def read_record(folder: Path) -> dict[str, Any]:
-    """The sha256 and size of each file extracted into ``folder`` (empty when none)."""
-    try:
-        data = json.loads((folder / cache.EXTRACTED_RECORD).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_record(folder: Path, record: dict[str, Any]) -> None:
-    with atomic_file(folder / cache.EXTRACTED_RECORD) as fh:
-        fh.write(json.dumps(record, indent=2, sort_keys=True).encode())
-
-
-def member_intact(path: Path, resource: Resource, record: dict[str, Any]) -> bool:
-    """An extracted file matches its manifest hash, else the one recorded when it was extracted."""
-    if resource.sha256:
-        return _present(path, Expected.of(resource))[0].ok
-    entry = record.get(resource.name)
-    if not isinstance(entry, dict):
-        return False
-    digest = file_digest(path)
-    return digest.sha256 == entry.get("sha256") and digest.size == entry.get("size")
 
 
 def fetch(
@@ -267,24 +314,58 @@ def fetch(
     force: bool = False,
     jobs: int = 4,
     policy: Policy | None = None,
-    progress: FetchProgress | None = None,
-    log: Log | None = None,
+    progress: ProgressFactory | None = None,
 ) -> FetchReport:
-    """Fetch each dataset into the cache; per-file failures are reported, not raised.
+    """Fetch each dataset into the cache, verified; per-file failures are reported, not raised.
 
-    ``mirrors`` None reads IDXTOOL_MIRROR. Call :meth:`FetchReport.raise_for_failures`
-    to turn failures into a DownloadError.
+    Parameters
+    ----------
+    datasets
+        Registered names or :class:`Dataset` objects; each is fetched once, whole
+        (a split that has labels but no images fetches its labels).
+    dir
+        The cache root; None reads ``IDXTOOL_HOME``, else the user cache folder.
+    mirrors
+        Base URLs that replace the manifests' own, tried in order; None reads
+        ``IDXTOOL_MIRROR``.
+    force
+        Download again even when a file is present and verified.
+    jobs
+        Files of a dataset downloaded in parallel (at least 1).
+    policy
+        Timeouts and retries; None reads ``IDXTOOL_TIMEOUT``, ``IDXTOOL_RETRIES`` and
+        ``IDXTOOL_BACKOFF``.
+    progress
+        One task per file, described ``DATASET/FILE`` in bytes, from worker threads.
+
+    Returns
+    -------
+    FetchReport
+        Every file with its status; :meth:`FetchReport.raise_for_failures` turns failures
+        into a DownloadError.
+
+    Raises
+    ------
+    UnknownDatasetError
+        A name is not registered (before anything is downloaded).
+    ParameterError
+        ``jobs`` is less than 1.
+    UsageError
+        An ``IDXTOOL_*`` variable has a garbage value.
+    VerificationError
+        A verified archive cannot be extracted safely (an unsafe or missing member).
     """
+    if jobs < 1:
+        raise ParameterError("jobs", jobs, "must be at least 1")
     resolved = [registry.get(d) if isinstance(d, str) else d for d in datasets]
     base = cache.root(dir)
     fetcher = _Fetcher(
         base,
         mirrors_from_env() if mirrors is None else mirrors,
-        force,
-        jobs,
-        policy or Policy.from_env(),
-        progress,
-        log or (lambda message, level: None),
+        force=force,
+        jobs=jobs,
+        policy=policy or Policy.from_env(),
+        progress=progress,
     )
     results: list[FileResult] = []
     seen: set[str] = set()
@@ -293,55 +374,3 @@ def fetch(
             seen.add(ds.name)
             results += fetcher.dataset(ds)
     return FetchReport(base, results)
-
-
-def local_splits(name: str, dir: str | os.PathLike[str] | None = None) -> dict[str, tuple[Path, Path | None]]:
-    """split -> (images path, labels path or None), fetched and verified first if needed."""
-    ds = registry.get(name)
-    fetch([ds], dir).raise_for_failures()
-    base = cache.root(dir)
-    return {
-        split: (cache.path_of(ds, images, base), None if labels is None else cache.path_of(ds, labels, base))
-        for split, (images, labels) in ds.pairs().items()
-    }
-
-
-class Loaded(tuple):  # type: ignore[type-arg]
-    """``((x_train, y_train), (x_test, y_test))`` in manifest order; also ``loaded["test"]``."""
-
-    splits: tuple[str, ...]
-
-    def __new__(cls, pairs: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> Loaded:
-        obj = super().__new__(cls, tuple(pairs.values()))
-        obj.splits = tuple(pairs)
-        return obj
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            try:
-                return super().__getitem__(self.splits.index(key))
-            except ValueError:
-                raise KeyError(f"no split {key!r} (splits: {', '.join(self.splits)})") from None
-        return super().__getitem__(key)
-
-
-def load(name: str, dir: str | os.PathLike[str] | None = None) -> Loaded:
-    """The arrays of a registered dataset, split by split, fetched first if needed.
-
-    Returns ``((x_train, y_train), (x_test, y_test))`` for a dataset with those splits (in
-    manifest order; index by split name too). Images come upright: EMNIST's transposed
-    storage is undone. For extended label tables (QMNIST), ``y`` is the class column.
-    """
-    from .idx import read
-
-    ds = registry.get(name)
-    pairs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    for split, (images, labels) in local_splits(name, dir).items():
-        x = read(images)
-        if ds.transpose and x.ndim >= 3:
-            x = np.ascontiguousarray(np.swapaxes(x, -1, -2))
-        y = None if labels is None else read(labels)
-        if y is not None and ds.label_column is not None and y.ndim == 2:
-            y = np.ascontiguousarray(y[:, ds.label_column])
-        pairs[split] = (x, y)
-    return Loaded(pairs)

@@ -6,20 +6,23 @@ order, big-endian. Files may be gzip, xz or bz2 compressed; that is told by cont
 
 from __future__ import annotations
 
+import errno
+import io
 import math
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, TypeAlias
 
 import numpy as np
 
 from . import compress
 from .atomic import atomic_file
 from .compress import Compression
-from .errors import InputNotFoundError, InvalidIdxError, UsageError
+from .errors import InputNotFoundError, InvalidIdxError, RecordIndexError, UsageError
 
 #: IDX type code -> element type as stored (big-endian).
 FILE_DTYPES: dict[int, np.dtype[Any]] = {
@@ -33,10 +36,16 @@ FILE_DTYPES: dict[int, np.dtype[Any]] = {
 #: numpy type name -> IDX type code.
 TYPE_CODES: dict[str, int] = {dt.newbyteorder("=").name: code for code, dt in FILE_DTYPES.items()}
 
+#: What idxtool reads: a path, or a binary file object (an open file, io.BytesIO, a pipe or
+#: standard input, an HTTP response body, a zip member), seekable or not.
+Source: TypeAlias = "str | os.PathLike[str] | BinaryIO | compress.BinaryReadable"
+
 #: Deflate cannot expand more than 1032:1; a gzip file claiming more is truncated.
 _GZIP_MAX_RATIO = 1032
 #: Bytes read from a compressed stream at a time.
 CHUNK_BYTES = 4 << 20
+#: How much a body buffer grows when a stream of unknown size fills it.
+_GROWTH = 4
 
 
 @dataclass(frozen=True)
@@ -95,32 +104,38 @@ def parse_header(fh: IO[bytes], name: str) -> Header:
     if len(magic) < 4:
         raise InvalidIdxError(f"{name}: file is {len(magic)} bytes, shorter than an IDX magic number")
     if magic[0] != 0 or magic[1] != 0:
-        raise InvalidIdxError(
-            f"{name}: not an IDX file (magic starts with {magic[:2].hex(' ')}, expected 00 00)"
-        )
+        raise InvalidIdxError(f"{name}: not an IDX file (magic starts with {magic[:2].hex(' ')}, expected 00 00)")
     type_code, ndim = magic[2], magic[3]
     if type_code not in FILE_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in FILE_DTYPES)
         raise InvalidIdxError(f"{name}: unknown IDX type code 0x{type_code:02X} (known: {known})")
     dims = _read_exact(fh, 4 * ndim, name)
     if len(dims) < 4 * ndim:
-        raise InvalidIdxError(
-            f"{name}: header declares {ndim} dimensions but is cut short after {len(dims) // 4}"
-        )
+        raise InvalidIdxError(f"{name}: header declares {ndim} dimensions but is cut short after {len(dims) // 4}")
     return Header(type_code, struct.unpack(f">{ndim}I", dims))
 
 
 def _read_exact(fh: IO[bytes], n: int, name: str) -> bytes:
-    """Read up to ``n`` bytes, turning a corrupt compressed stream into InvalidIdxError."""
+    """Read ``n`` bytes (fewer only at the end), turning a failed or corrupt read into InvalidIdxError."""
     try:
-        return fh.read(n)
+        data = fh.read(n)
+        while len(data) < n:  # an unbuffered pipe may return less than asked before its end
+            more = fh.read(n - len(data))
+            if not more:
+                break
+            data += more
     except compress.STREAM_ERRORS as exc:
         raise _stream_error(name, exc) from exc
+    return data
 
 
 def _stream_error(name: str, exc: BaseException) -> InvalidIdxError:
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, EOFError):
+    if isinstance(exc, compress.SourceReadError):
+        detail = f"read failed ({detail})"
+    elif isinstance(exc, OSError) and exc.errno is not None:  # I/O failed; not a decoder's complaint
+        detail = f"read failed ({exc.strerror or detail})"
+    elif isinstance(exc, EOFError):
         detail = f"compressed stream is truncated ({detail})"
     else:
         detail = f"compressed stream is corrupt ({detail})"
@@ -135,32 +150,149 @@ def _to_native(arr: np.ndarray) -> np.ndarray:
     return arr.view(arr.dtype.newbyteorder("="))
 
 
+def _stream_name(stream: object) -> str:
+    name = getattr(stream, "name", None)
+    return name if isinstance(name, str) else "<stream>"
+
+
 class IdxFile:
-    """An open IDX file: the header at once, the body on demand, in chunks or whole.
+    """An open IDX file or stream: the header at once, the body on demand, whole or in chunks.
 
     Use as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A path, or a binary file object (anything with ``read(size) -> bytes``) read from its
+        current position: an open file, ``io.BytesIO``, a pipe or ``sys.stdin.buffer``, an
+        HTTP response body (``urllib.request.urlopen(...)``, ``requests``' ``response.raw``),
+        a ``zipfile.ZipFile.open(...)`` member. Gzip, xz, bz2 or no compression is told by
+        content, never by name; a stream need not be seekable.
+    name : str, optional
+        The name used in messages. Default: the path as given; for a file object, its
+        ``name`` attribute when that is a str, else ``"<stream>"``.
+
+    Attributes
+    ----------
+    header : Header
+        What the header declares: type code, shape.
+    name : str
+        The name used in messages.
+    path : pathlib.Path or None
+        The path, or None for a file object.
+    compression : {"raw", "gzip", "xz", "bz2"}
+        The compression, told by content.
+    size_on_disk : int or None
+        The size of a regular file in bytes; None for a file object, a pipe or a device,
+        whose size is not known before it is read.
+
+    Raises
+    ------
+    InputNotFoundError
+        The path does not exist, is a folder, or cannot be opened (also a FileNotFoundError).
+    InvalidIdxError
+        The header is invalid, the file cannot hold the body it declares, or reading failed.
+    UsageError
+        ``source`` is neither a path nor an open binary file object (text mode, closed, bytes).
+
+    Notes
+    -----
+    The body is read once, forward: one of :meth:`read`, :meth:`chunks`, :meth:`record` or
+    :meth:`check_body`; a second raises UsageError ("body already consumed"). Only an
+    uncompressed regular file allows :meth:`memmap` and repeated :meth:`record` calls.
+
+    A stream's size is not known up front, so its length is checked as it is read, and
+    memory grows with the data that actually arrives, never with what the header declares.
+
+    :meth:`close` (and leaving the ``with`` block) closes only what idxtool opened, never
+    a file object the caller passed in.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from idxtool.idx import header_for, write_stream
+    >>> arr = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> out = io.BytesIO()
+    >>> write_stream(out, header_for(arr), [arr])  # IDX bytes, as idxtool.write() writes them
+    >>> data = out.getvalue()
+    >>> with IdxFile(io.BytesIO(data), name="example") as f:
+    ...     print(f.shape, f.dtype, f.compression, f.size_on_disk)
+    ...     print(f.read())
+    (2, 3) uint8 raw None
+    [[0 1 2]
+     [3 4 5]]
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.name = str(path)
-        try:
-            self.size_on_disk = self.path.stat().st_size
-            self.compression: Compression = compress.detect(self.path)
-            self._fh: IO[bytes] = compress.open_read(self.path, self.compression)
-        except FileNotFoundError:
-            raise InputNotFoundError(f"{self.name}: no such file") from None
-        except IsADirectoryError:
-            raise InputNotFoundError(f"{self.name}: is a folder, not an IDX file") from None
-        except PermissionError:
-            raise InputNotFoundError(f"{self.name}: permission denied") from None
+    def __init__(self, source: Source, *, name: str | None = None) -> None:
+        self._position = 0  # body bytes consumed so far
+        self._owned: IO[bytes] | None = None  # what idxtool opened, and so closes
+        self.size_on_disk: int | None = None
+        self.path: Path | None
+        if isinstance(source, str | os.PathLike):
+            self.path = Path(source)
+            self.name = str(source) if name is None else name
+            self._open_path(self.path)
+        elif isinstance(source, bytes | bytearray | memoryview):
+            raise UsageError(
+                f"got {type(source).__name__}, not a path or a binary file object: wrap data in io.BytesIO(...)"
+            )
+        elif callable(getattr(source, "read", None)):
+            self.path = None
+            self.name = _stream_name(source) if name is None else name
+            self._open_stream(source)
+        else:
+            raise UsageError(f"expected a path or a binary file object, got {type(source).__name__}")
         try:
             self.header = parse_header(self._fh, self.name)
             self._check_plausible()
         except BaseException:
-            self._fh.close()
+            self.close()
             raise
-        self._position = 0  # body bytes consumed so far
+
+    def _open_path(self, path: Path) -> None:
+        shown = self.name
+        try:
+            fh = open(path, "rb")  # noqa: SIM115  # closed by close()
+        except (FileNotFoundError, NotADirectoryError):
+            raise InputNotFoundError(f"{shown}: no such file", filename=str(path)) from None
+        except IsADirectoryError:
+            raise InputNotFoundError(f"{shown}: is a folder, not an IDX file", filename=str(path)) from None
+        except PermissionError:
+            raise InputNotFoundError(f"{shown}: permission denied", filename=str(path)) from None
+        except OSError as exc:
+            raise InputNotFoundError(f"{shown}: cannot open ({exc.strerror or exc})", filename=str(path)) from exc
+        self._owned = fh
+        try:
+            st = os.fstat(fh.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a folder")
+            if stat.S_ISREG(st.st_mode):
+                self.size_on_disk = st.st_size
+                head = fh.read(compress.HEAD_BYTES)
+                fh.seek(0)
+                self.compression: Compression = compress.sniff(head)
+                self._fh: IO[bytes] = compress.decompressing(fh, self.compression)
+            else:  # a named pipe, /dev/stdin, <(process substitution): one forward read, like a stream
+                self.compression, self._fh = compress.open_stream(fh)
+        except IsADirectoryError:
+            fh.close()
+            raise InputNotFoundError(f"{shown}: is a folder, not an IDX file", filename=str(path)) from None
+        except OSError as exc:
+            fh.close()
+            raise InvalidIdxError(f"{shown}: read failed ({exc.strerror or exc})") from exc
+
+    def _open_stream(self, stream: compress.BinaryReadable) -> None:
+        if getattr(stream, "closed", False) is True:
+            raise UsageError(f"{self.name}: the file object is closed")
+        if isinstance(stream, io.TextIOBase):
+            raise UsageError(f"{self.name}: the file object is in text mode; open it in binary mode ('rb')")
+        try:
+            self.compression, self._fh = compress.open_stream(stream)
+        except TypeError as exc:
+            raise UsageError(f"{self.name}: {exc}") from exc
+        except compress.STREAM_ERRORS as exc:
+            raise _stream_error(self.name, exc) from exc
 
     # -- header facts ------------------------------------------------------------------
     @property
@@ -180,13 +312,25 @@ class IdxFile:
         return self.header.count
 
     def __repr__(self) -> str:
-        return (
-            f"IdxFile({self.name!r}, dtype={self.dtype.name}, shape={self.shape}, "
-            f"compression={self.compression!r})"
-        )
+        return f"IdxFile({self.name!r}, dtype={self.dtype.name}, shape={self.shape}, compression={self.compression!r})"
+
+    @property
+    def _size_vouched(self) -> bool:
+        """Has the file size bounded the declared body (so allocating it up front is safe)?"""
+        return self.size_on_disk is not None and self.compression in ("raw", "gzip")
+
+    @property
+    def _regular_raw(self) -> bool:
+        """An uncompressed regular file: readable at any offset, mappable."""
+        return self.compression == "raw" and self.size_on_disk is not None
 
     def _check_plausible(self) -> None:
-        """Fail fast on bodies the file cannot hold, before anything is allocated."""
+        """Fail fast on bodies the file cannot hold, before anything is allocated.
+
+        Only a regular file has a size to check against; a stream is checked as it is read.
+        """
+        if self.size_on_disk is None:
+            return
         declared = self.header.body_bytes
         if self.compression == "raw":
             actual = self.size_on_disk - self.header.nbytes
@@ -208,6 +352,11 @@ class IdxFile:
         word = "shorter" if actual < declared else "longer"
         raise InvalidIdxError(f"{self.name}: body is {word} than the header says: {actual:,} bytes, {what}")
 
+    def _consume(self) -> None:
+        """Claim the body for one forward read; a second read is a UsageError."""
+        if self._position:
+            raise UsageError(f"{self.name}: body already consumed; open the file again")
+
     # -- body ----------------------------------------------------------------------------
     def _read_body_into(self, out: memoryview) -> int:
         """Fill ``out`` from the stream; return the bytes read (fewer only at end of stream)."""
@@ -224,6 +373,36 @@ class IdxFile:
         self._position += filled
         return filled
 
+    def _read_growing(self, size: int) -> np.ndarray:
+        """Read up to ``size`` body bytes into a buffer that grows with the data actually read.
+
+        The buffer starts at one chunk and grows fourfold each time the data fills it (so it is
+        never more than four times what arrived), and the last step stops at ``size``: a
+        complete body ends in a buffer of exactly its size, copied at most a third over.
+        """
+        capacity = min(size, CHUNK_BYTES)
+        buf = np.empty(capacity, np.uint8)
+        filled = self._read_body_into(buf.data)
+        while filled == capacity < size:
+            capacity = min(size, capacity * _GROWTH)
+            grown = np.empty(capacity, np.uint8)
+            grown[:filled] = buf[:filled]
+            buf = grown
+            filled += self._read_body_into(buf.data[filled:])
+        return buf if filled == capacity else buf[:filled]
+
+    def _read_block(self, size: int) -> np.ndarray:
+        """Read the next ``size`` body bytes as a writable uint8 array (shorter only at the end).
+
+        The buffer is allocated whole only when it is small or the file size vouches for the
+        header; otherwise it grows with the data, so a header declaring terabytes costs nothing.
+        """
+        if size <= CHUNK_BYTES or self._size_vouched:
+            buf = np.empty(size, np.uint8)
+            got = self._read_body_into(buf.data)
+            return buf if got == size else buf[:got]
+        return self._read_growing(size)
+
     def _check_end(self) -> None:
         """After the declared body, the stream must end."""
         try:
@@ -231,76 +410,134 @@ class IdxFile:
         except compress.STREAM_ERRORS as exc:
             raise _stream_error(self.name, exc) from exc
         if extra:
-            if self.compression == "raw":
+            if self._regular_raw and self.size_on_disk is not None:
                 self._raise_length(self.size_on_disk - self.header.nbytes)
             self._raise_length(None)
 
     def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
-        """Yield the records in order, ``records`` at a time (default: about 4 MiB a chunk).
+        """Yield the records in order, ``records`` at a time, in bounded memory.
 
-        Each chunk is a native-endian array of shape ``(k, *record_shape)``. The body's
-        length is checked as it streams; a short or long body raises InvalidIdxError.
+        The body's length is checked as it streams: a short or long body raises
+        InvalidIdxError when the stream reaches it (the chunks before it are yielded).
+
+        Parameters
+        ----------
+        records : int, optional
+            Records per chunk; default about 4 MiB of data a chunk (at least one record).
+
+        Returns
+        -------
+        Iterator[numpy.ndarray]
+            Native-endian arrays of shape ``(k, *record_shape)``, ``k <= records``.
+
+        Raises
+        ------
+        InvalidIdxError
+            The body is shorter or longer than the header says, or the stream is corrupt.
+        UsageError
+            The body was already read (:meth:`read`, :meth:`chunks`, :meth:`record`).
+
+        Examples
+        --------
+        >>> import io
+        >>> from idxtool.idx import Header
+        >>> data = Header(0x08, (2, 3)).pack() + bytes(range(6))  # a 2 x 3 uint8 IDX file
+        >>> with IdxFile(io.BytesIO(data)) as f:
+        ...     [chunk.tolist() for chunk in f.chunks(1)]
+        [[[0, 1, 2]], [[3, 4, 5]]]
         """
-        if self._position:
-            raise UsageError(f"{self.name}: body already consumed; open the file again")
+        self._consume()
+        return self._chunks(records)
+
+    def _chunks(self, records: int | None) -> Iterator[np.ndarray]:
         header = self.header
         rec_bytes = max(header.record_bytes, 1)
         per_chunk = records or max(1, CHUNK_BYTES // rec_bytes)
         remaining = header.count
         while remaining > 0:
             k = min(per_chunk, remaining)
-            buf = np.empty(k * header.record_bytes, np.uint8)
-            got = self._read_body_into(buf.data)
-            if got < buf.size:
+            want = k * header.record_bytes
+            buf = self._read_block(want)
+            if buf.size < want:
                 self._raise_length(self._position)
             remaining -= k
             yield _to_native(buf.view(header.file_dtype).reshape((k, *header.record_shape)))
         self._check_end()
 
     def read(self) -> np.ndarray:
-        """Read the whole body as a native-endian array of the file's own element type."""
-        if self._position:
-            raise UsageError(f"{self.name}: body already consumed; open the file again")
+        """Read the whole body as a native-endian array of the file's own element type.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape and element type as the header declares (uint8 stays uint8), native byte
+            order, writable.
+
+        Raises
+        ------
+        InvalidIdxError
+            The body is shorter or longer than the header says, or the stream is corrupt.
+        UsageError
+            The body was already read.
+
+        Examples
+        --------
+        >>> import io
+        >>> from idxtool.idx import Header
+        >>> data = Header(0x08, (2, 3)).pack() + bytes(range(6))  # a 2 x 3 uint8 IDX file
+        >>> with IdxFile(io.BytesIO(data)) as f:
+        ...     f.read().sum()
+        np.uint64(15)
+        """
+        self._consume()
         header = self.header
-        if self.compression == "raw":
+        if self._regular_raw:
             return self._read_raw()
-        if self.compression == "gzip":  # plausible by construction: allocate once, fill in place
-            buf = np.empty(header.body_bytes, np.uint8)
-            got = self._read_body_into(buf.data)
-            if got < buf.size:
-                self._raise_length(got)
-        else:  # no tight bound on the ratio: grow with the data actually present
-            buf = self._read_growing(header.body_bytes)
+        buf = self._read_block(header.body_bytes)  # gzip on disk: allocated once, filled in place
+        if buf.size < header.body_bytes:
+            self._raise_length(self._position)
         self._check_end()
         return _to_native(buf.view(header.file_dtype).reshape(header.shape))
 
     def _read_raw(self) -> np.ndarray:
         header = self.header
-        arr = np.fromfile(self.path, dtype=header.file_dtype, count=math.prod(header.shape), offset=header.nbytes)
+        path = self.path if self.path is not None else self.name  # set for every regular file
+        arr = np.fromfile(path, dtype=header.file_dtype, count=math.prod(header.shape), offset=header.nbytes)
         self._position = header.body_bytes
         return _to_native(arr.reshape(header.shape))
 
-    def _read_growing(self, declared: int) -> np.ndarray:
-        data = bytearray()
-        try:
-            while len(data) < declared:
-                piece = self._fh.read(min(CHUNK_BYTES, declared - len(data)))
-                if not piece:
-                    break
-                data += piece
-        except compress.STREAM_ERRORS as exc:
-            raise _stream_error(self.name, exc) from exc
-        self._position = len(data)
-        if len(data) < declared:
-            self._raise_length(len(data))
-        return np.frombuffer(data, np.uint8)
-
     def memmap(self) -> np.ndarray:
-        """Map a raw (uncompressed) file read-only without reading it: lazy and zero-copy.
+        """Map an uncompressed regular file read-only without reading it: lazy and zero-copy.
 
         The array keeps the file's big-endian element type (numpy reads it correctly);
         convert with ``.astype(arr.dtype.newbyteorder('='))`` when a native copy is wanted.
+
+        Returns
+        -------
+        numpy.memmap
+            Shape as the header declares, big-endian element type, read-only.
+
+        Raises
+        ------
+        UsageError
+            The input is a stream or file object, or is compressed: use :meth:`read` or
+            :meth:`chunks`.
+
+        Examples
+        --------
+        >>> import io
+        >>> from idxtool.idx import Header
+        >>> data = Header(0x08, (2, 3)).pack() + bytes(range(6))  # a 2 x 3 uint8 IDX file
+        >>> IdxFile(io.BytesIO(data), name="example").memmap()
+        Traceback (most recent call last):
+        ...
+        idxtool.errors.UsageError: example: is a stream, not a file on disk, and cannot be memory-mapped; \
+use read() or chunks()
         """
+        if self.path is None or self.size_on_disk is None:
+            raise UsageError(
+                f"{self.name}: is a stream, not a file on disk, and cannot be memory-mapped; use read() or chunks()"
+            )
         if self.compression != "raw":
             raise UsageError(
                 f"{self.name}: is {self.compression}-compressed and cannot be memory-mapped; "
@@ -311,11 +548,48 @@ class IdxFile:
         return np.memmap(self.path, dtype=self.header.file_dtype, mode="r", offset=self.header.nbytes, shape=self.shape)
 
     def record(self, index: int) -> np.ndarray:
-        """Read one record, streaming past the ones before it (bounded memory)."""
+        """Read one record, streaming past the ones before it (bounded memory).
+
+        An uncompressed regular file is mapped, so any number of records can be read, in any
+        order. Otherwise this reads the body forward, once: a second call raises UsageError.
+
+        Parameters
+        ----------
+        index : int
+            The record's position; negative counts from the end, as in Python.
+
+        Returns
+        -------
+        numpy.ndarray
+            The record, native-endian, of shape ``record_shape``.
+
+        Raises
+        ------
+        RecordIndexError
+            ``index`` is outside the file (also an IndexError and a UsageError).
+        InvalidIdxError
+            The body ends before the record, or the stream is corrupt.
+        UsageError
+            The body was already read.
+
+        Examples
+        --------
+        >>> import io
+        >>> from idxtool.idx import Header
+        >>> data = Header(0x08, (2, 3)).pack() + bytes(range(6))  # a 2 x 3 uint8 IDX file
+        >>> with IdxFile(io.BytesIO(data)) as f:
+        ...     f.record(-1)
+        array([3, 4, 5], dtype=uint8)
+        >>> try:
+        ...     IdxFile(io.BytesIO(data), name="example").record(2)
+        ... except IndexError as exc:
+        ...     print(exc)
+        example: record 2 out of range (file has 2 records)
+        """
         if not -self.count <= index < self.count:
-            raise UsageError(f"{self.name}: record {index} out of range (file has {self.count:,} records)")
+            raise RecordIndexError(f"{self.name}: record {index} out of range (file has {self.count:,} records)")
         index %= self.count
-        if self.compression == "raw":
+        if self._regular_raw:
             return np.array(self.memmap()[index]).astype(self.dtype)
         per_chunk = max(1, CHUNK_BYTES // max(self.header.record_bytes, 1))
         seen = 0
@@ -327,13 +601,18 @@ class IdxFile:
 
     def check_body(self) -> None:
         """Stream the whole body and check its length; raise InvalidIdxError if it is wrong."""
-        if self.compression == "raw":
+        if self._regular_raw:
             return  # checked from the file size when opened
         for _ in self.chunks():
             pass
 
     def close(self) -> None:
-        self._fh.close()
+        """Close what idxtool opened; a file object passed in by the caller stays open."""
+        try:
+            self._fh.close()
+        finally:
+            if self._owned is not None:
+                self._owned.close()
 
     def __enter__(self) -> IdxFile:
         return self
@@ -346,14 +625,99 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
     return " x ".join(str(d) for d in shape) or "scalar"
 
 
-def open_idx(path: str | os.PathLike[str]) -> IdxFile:
-    """Open an IDX file and parse its header without reading the body."""
-    return IdxFile(path)
+def open_idx(source: Source, *, name: str | None = None) -> IdxFile:
+    """Open an IDX file or binary stream and parse its header, without reading the body.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A path, or a binary file object read forward from its current position: an open
+        file, ``io.BytesIO``, ``sys.stdin.buffer`` or a pipe, an HTTP response body, a zip
+        member. Compression (gzip, xz, bz2 or none) is told by content.
+    name : str, optional
+        The name used in messages; default the path, or the file object's ``name``
+        attribute when it is a str, else ``"<stream>"``.
+
+    Returns
+    -------
+    IdxFile
+        Header facts (``dtype``, ``shape``, ``compression``) at once; the body on demand
+        with ``read()``, ``chunks()`` or ``record()``. Use it as a context manager: leaving
+        it closes only what idxtool opened, never a file object passed in.
+
+    Raises
+    ------
+    InputNotFoundError
+        The path does not exist, is a folder, or cannot be opened (also a FileNotFoundError).
+    InvalidIdxError
+        The header is invalid, or the file cannot hold the body it declares.
+    UsageError
+        ``source`` is neither a path nor an open binary file object.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from idxtool.idx import header_for, write_stream
+    >>> arr = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> out = io.BytesIO()
+    >>> write_stream(out, header_for(arr), [arr])  # IDX bytes, as idxtool.write() writes them
+    >>> data = out.getvalue()
+    >>> with open_idx(io.BytesIO(data)) as f:
+    ...     f.shape, f.dtype.name, f.compression, f.name
+    ((2, 3), 'uint8', 'raw', '<stream>')
+    """
+    return IdxFile(source, name=name)
 
 
-def read(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a whole IDX file (any compression) as a native-endian numpy array."""
-    with IdxFile(path) as f:
+def read(source: Source, *, name: str | None = None) -> np.ndarray:
+    """Read a whole IDX file or binary stream (any compression) as a native-endian array.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A path, or a binary file object read forward from its current position (an open
+        file, ``io.BytesIO``, ``sys.stdin.buffer`` or a pipe, an HTTP response body, a zip
+        member); it is left open. Compression (gzip, xz, bz2 or none) is told by content.
+    name : str, optional
+        The name used in messages; default the path, or the file object's ``name``
+        attribute when it is a str, else ``"<stream>"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape and element type as the header declares, native byte order, writable.
+
+    Raises
+    ------
+    InputNotFoundError
+        The path does not exist, is a folder, or cannot be opened (also a FileNotFoundError).
+    InvalidIdxError
+        Not a valid IDX file: bad header, body shorter or longer than the header says,
+        corrupt or truncated compressed stream, failed read.
+    UsageError
+        ``source`` is neither a path nor an open binary file object.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from idxtool.idx import header_for, write_stream
+    >>> arr = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> out = io.BytesIO()
+    >>> write_stream(out, header_for(arr), [arr])  # IDX bytes, as idxtool.write() writes them
+    >>> data = out.getvalue()
+    >>> import gzip
+    >>> read(io.BytesIO(gzip.compress(data)))
+    array([[0, 1, 2],
+           [3, 4, 5]], dtype=uint8)
+    >>> read(io.BytesIO(data[:-1]), name="short")
+    Traceback (most recent call last):
+    ...
+    idxtool.errors.InvalidIdxError: short: body is shorter than the header says: 5 bytes, header declares \
+2 x 3 uint8 = 6 bytes
+    """
+    with IdxFile(source, name=name) as f:
         return f.read()
 
 

@@ -22,7 +22,11 @@ class Summary:
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "count": self.count, "min": self.min, "max": self.max, "mean": self.mean, "std": self.std,
+            "count": self.count,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "std": self.std,
         }
         if self.value_counts is not None:
             out["value_counts"] = {str(k): v for k, v in self.value_counts.items()}
@@ -65,7 +69,7 @@ def summarize(chunks: Iterable[np.ndarray], *, count_values: bool) -> Summary:
         moments.add(chunk)
         if count_values:
             values, freq = np.unique(chunk, return_counts=True)
-            for v, c in zip(values.tolist(), freq.tolist()):
+            for v, c in zip(values.tolist(), freq.tolist(), strict=True):
                 counts[v] = counts.get(v, 0) + c
     if moments.n == 0:
         return Summary(value_counts={} if count_values else None)

@@ -13,6 +13,9 @@ from types import ModuleType
 
 import pytest
 
+#: Fixtures of the fault-injecting HTTP server (server, fast_network, logs), for every test.
+pytest_plugins = ["http_server"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("IDXTOOL_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
 

@@ -11,10 +11,15 @@ labelled application/octet-stream), ``drop:N`` (announce the whole file, send N 
 close the connection), ``wrong`` (same length, wrong bytes), ``slow:S`` (wait S seconds
 before answering), ``norange`` (ignore Range, send the whole file with 200), ``length``
 (a Content-Length that is not the file's).
+
+Also here, for the tests of what downloads report: :class:`RecordingProgress` (a
+ProgressFactory that keeps its tasks) and the ``logs`` fixture (every record of the
+``idxtool`` loggers).
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -25,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-HTML = b"<!DOCTYPE html>\n<html><head><title>Domain for sale</title></head><body>This domain has expired.</body></html>\n"
+HTML = (
+    b"<!DOCTYPE html>\n<html><head><title>Domain for sale</title></head><body>This domain has expired.</body></html>\n"
+)
 
 
 @dataclass
@@ -71,7 +78,7 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             try:
                 self._serve()
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
@@ -152,6 +159,71 @@ def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.delenv("HTTP_PROXY", raising=False)
     monkeypatch.delenv("http_proxy", raising=False)
+
+
+class Task:
+    """One task of a RecordingProgress: every update, and how often it was closed."""
+
+    def __init__(self, description: str, total: int | None, unit: str) -> None:
+        self.description, self.total, self.unit = description, total, unit
+        self.updates: list[int] = []
+        self.closed = 0
+
+    def update(self, done: int, total: int | None = None) -> None:
+        self.updates.append(done)
+        if total is not None:
+            self.total = total
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class RecordingProgress:
+    """A ProgressFactory that keeps its tasks (thread-safe, like the CLI's bars)."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, description: str, total: int | None, unit: str) -> Task:
+        task = Task(description, total, unit)
+        with self.lock:
+            self.tasks.append(task)
+        return task
+
+
+class Records(logging.Handler):
+    """Keeps every record it is handed (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self, level: int = logging.DEBUG) -> list[str]:
+        """The messages at ``level`` and above."""
+        return [r.getMessage() for r in self.records if r.levelno >= level]
+
+
+@pytest.fixture()
+def logs() -> Iterator[Records]:
+    """Every record of the ``idxtool`` loggers during the test, at all levels.
+
+    Attached to the ``idxtool`` logger itself: a CLI test run earlier in the process may
+    have installed the CLI's handler there and stopped propagation to the root logger.
+    """
+    logger = logging.getLogger("idxtool")
+    handler = Records()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def serve(root: Path) -> Iterator[FaultServer]:

@@ -13,8 +13,12 @@ from idxtool.archive import UnsafeArchiveError, extract
 from idxtool.errors import VerificationError
 
 
-def make_zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None,
-             compression: int = zipfile.ZIP_DEFLATED) -> Path:
+def make_zip(
+    path: Path,
+    members: dict[str, bytes],
+    symlinks: dict[str, str] | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> Path:
     with zipfile.ZipFile(path, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
@@ -54,7 +58,9 @@ def test_refuses_an_archive_with_a_member_that_escapes(member: str, reason: str,
 
 def test_refuses_symlinks(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "links.zip", {"gzip/a.gz": b"a"}, symlinks={"gzip/link": "/etc/passwd"})
-    with pytest.raises(UnsafeArchiveError, match=r"^links\.zip: unsafe member 'gzip/link' \(symbolic link\); refusing to extract$"):
+    with pytest.raises(
+        UnsafeArchiveError, match=r"^links\.zip: unsafe member 'gzip/link' \(symbolic link\); refusing to extract$"
+    ):
         extract(archive, tmp_path / "ds", {"gzip/a.gz": "a.gz"})
 
 
@@ -62,7 +68,10 @@ def test_refuses_more_than_the_size_limit(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "big.zip", {"gzip/a.gz": bytes(10_000)})
     with pytest.raises(UnsafeArchiveError) as info:
         extract(archive, tmp_path / "ds", {"gzip/a.gz": "a.gz"}, max_total=1000)
-    assert str(info.value) == "big.zip: the requested members would take 10,000 bytes, more than the 1,000-byte limit; refusing to extract"
+    assert (
+        str(info.value)
+        == "big.zip: the requested members would take 10,000 bytes, more than the 1,000-byte limit; refusing to extract"
+    )
 
 
 def test_a_target_name_cannot_be_a_path(tmp_path: Path) -> None:
@@ -78,7 +87,9 @@ def test_a_missing_member_is_named(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_member_leaves_nothing_behind(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "g.zip", {"gzip/b.gz": b"x" * 5000, "gzip/a.gz": b"good"}, compression=zipfile.ZIP_STORED)
+    archive = make_zip(
+        tmp_path / "g.zip", {"gzip/b.gz": b"x" * 5000, "gzip/a.gz": b"good"}, compression=zipfile.ZIP_STORED
+    )
     data = archive.read_bytes()
     at = data.index(b"good")
     archive.write_bytes(data[:at] + b"evil" + data[at + 4 :])  # same length, wrong CRC

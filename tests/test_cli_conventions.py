@@ -19,11 +19,14 @@ import idxtool
 ANSI = re.compile(r"\x1b\[")
 
 
-def idxtool_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def idxtool_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess: stdout and stderr are pipes, not terminals."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "idxtool", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "idxtool", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120
+    )
 
 
 @pytest.fixture()
@@ -79,10 +82,14 @@ def test_no_colour_on_pipes_and_with_no_color(sample_files: tuple[Path, Path]) -
 
 def test_quiet_prints_nothing_but_errors(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
     images, labels = sample_files
-    for args in (["fetch", "mnist-sample"], ["verify", "mnist-sample"], ["inspect", str(images)],
-                 ["export-png", str(images), str(labels), "-o", str(tmp_path / "png")],
-                 ["split", str(images), str(labels), "--ratio", "0.8", "-o", str(tmp_path / "split")],
-                 ["convert", str(images), str(labels), "--to", "npz", "-o", str(tmp_path / "s.npz")]):
+    for args in (
+        ["fetch", "mnist-sample"],
+        ["verify", "mnist-sample"],
+        ["inspect", str(images)],
+        ["export-png", str(images), str(labels), "-o", str(tmp_path / "png")],
+        ["split", str(images), str(labels), "--ratio", "0.8", "-o", str(tmp_path / "split")],
+        ["convert", str(images), str(labels), "--to", "npz", "-o", str(tmp_path / "s.npz")],
+    ):
         proc = idxtool_cli("-q", *args)
         assert proc.returncode == 0, (args, proc.stderr)
         assert (proc.stdout, proc.stderr) == ("", ""), args
@@ -131,15 +138,16 @@ def test_progress_bar_shows_on_a_terminal(sample_files: tuple[Path, Path], tmp_p
     images, labels = sample_files
     session = f"idxtool-bar-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "png"
-    command = (f"{sys.executable} -m idxtool export-png {images} {labels} -o {out} --jobs 1; "
-               "echo EXIT=$?; sleep 30")
+    command = f"{sys.executable} -m idxtool export-png {images} {labels} -o {out} --jobs 1; echo EXIT=$?; sleep 30"
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "30", command], env=env, check=True)
     try:
         screen = ""
         for _ in range(100):
             time.sleep(0.2)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if "EXIT=" in screen:
                 break
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from http_server import FaultServer, fast_network, server  # noqa: F401 - fixtures
+from http_server import FaultServer
 
 from idxtool.cli import main
 
@@ -41,36 +41,54 @@ def test_json_names_every_file_and_exit_3_names_the_missing_one(server: FaultSer
     ]
     labels = doc["files"][3]
     assert labels == {
-        "dataset": "mnist", "name": "t10k-labels-idx1-ubyte.gz", "kind": "labels", "split": "test",
-        "path": str(root / "mnist" / "t10k-labels-idx1-ubyte.gz"), "status": "downloaded", "size": 4542,
+        "dataset": "mnist",
+        "name": "t10k-labels-idx1-ubyte.gz",
+        "kind": "labels",
+        "split": "test",
+        "path": str(root / "mnist" / "t10k-labels-idx1-ubyte.gz"),
+        "status": "downloaded",
+        "size": 4542,
         "sha256": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        "source": f"{server.url}mnist/t10k-labels-idx1-ubyte.gz", "repacked": False, "error": None,
+        "source": f"{server.url}mnist/t10k-labels-idx1-ubyte.gz",
+        "repacked": False,
+        "error": None,
     }
     assert result.stderr.splitlines()[-1] == (
         f"Error: mnist/train-images-idx3-ubyte.gz: could not be obtained from any source: "
         f"{server.url}mnist/train-images-idx3-ubyte.gz: HTTP 404 Not Found; {server.url}train-images-idx3-ubyte.gz: HTTP 404 Not Found"
     )
-    assert f"mnist/t10k-images-idx3-ubyte.gz: {server.url}mnist/t10k-images-idx3-ubyte.gz is a re-compressed copy" in result.stderr
+    assert (
+        f"mnist/t10k-images-idx3-ubyte.gz: {server.url}mnist/t10k-images-idx3-ubyte.gz is a re-compressed copy"
+        in result.stderr
+    )
 
 
-def test_mirror_from_the_environment_and_file_urls(shared: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
+def test_mirror_from_the_environment_and_file_urls(
+    shared: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
     monkeypatch.setenv("IDXTOOL_MIRROR", shared.as_uri())
     result = run("fetch", "fashion-mnist", "--json")
     assert result.exit_code == 3
     assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["failed", "downloaded", "failed", "downloaded"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert [e.split(": could not")[0] for e in errors] == [
-        "Error: fashion-mnist/train-images-idx3-ubyte.gz", "Error: fashion-mnist/t10k-images-idx3-ubyte.gz"]
-    assert errors[0].endswith(f"{shared.as_uri()}/fashion-mnist/train-images-idx3-ubyte.gz: no such file; "
-                              f"{shared.as_uri()}/train-images-idx3-ubyte.gz: no such file")
+        "Error: fashion-mnist/train-images-idx3-ubyte.gz",
+        "Error: fashion-mnist/t10k-images-idx3-ubyte.gz",
+    ]
+    assert errors[0].endswith(
+        f"{shared.as_uri()}/fashion-mnist/train-images-idx3-ubyte.gz: no such file; "
+        f"{shared.as_uri()}/train-images-idx3-ubyte.gz: no such file"
+    )
 
 
 def test_verbose_shows_each_retry(server: FaultServer, isolated_home: Path) -> None:
     server.fault("/qmnist/qmnist-test-labels-idx2-int.gz", "500")
     result = run("-v", "fetch", "qmnist", "--mirror", server.url, "--jobs", "1")
     assert result.exit_code == 3
-    assert (f"qmnist/qmnist-test-labels-idx2-int.gz: {server.url}qmnist/qmnist-test-labels-idx2-int.gz: "
-            "HTTP 500 Internal Server Error; retrying in 0.0 s (attempt 2 of 3)") in result.stderr
+    assert (
+        f"qmnist/qmnist-test-labels-idx2-int.gz: {server.url}qmnist/qmnist-test-labels-idx2-int.gz: "
+        "HTTP 500 Internal Server Error; retrying in 0.0 s (attempt 2 of 3)"
+    ) in result.stderr
     assert (isolated_home / "qmnist" / "qmnist-test-labels-idx2-int.gz").is_file()
 
 
@@ -95,3 +113,37 @@ def test_unknown_name_is_a_usage_error_before_any_download(isolated_home: Path) 
 def test_jobs_must_be_positive() -> None:
     result = run("fetch", "mnist-sample", "--jobs", "0")
     assert result.exit_code == 2 and "Invalid value for '-j' / '--jobs'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("IDXTOOL_TIMEOUT", "abc", "IDXTOOL_TIMEOUT='abc': expected seconds, or CONNECT,READ seconds (more than 0)"),
+        ("IDXTOOL_RETRIES", "-2", "IDXTOOL_RETRIES='-2': expected a whole number of retries (0 or more)"),
+        (
+            "IDXTOOL_BACKOFF",
+            "soon",
+            "IDXTOOL_BACKOFF='soon': expected seconds to wait before the first retry (0 or more)",
+        ),
+    ],
+)
+def test_garbage_in_the_environment_is_exit_2_without_a_traceback(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = run("fetch", "mnist-sample")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+    assert not isolated_home.exists()
+
+
+def test_a_damaged_file_is_a_warning_above_the_summary(isolated_home: Path) -> None:
+    run("fetch", "mnist-sample")
+    labels = isolated_home / "mnist-sample" / "sample-labels-idx1-ubyte.gz"
+    labels.write_bytes(b"junk")
+    result = run("fetch", "mnist-sample")
+    assert result.exit_code == 0
+    assert result.stderr.startswith(
+        "Warning: mnist-sample/sample-labels-idx1-ubyte.gz: present but size is 4 bytes, expected 84; sha256 mismatch: "
+    )
+    assert result.stderr.endswith("; downloading it again\n") and result.stderr.count("\n") == 1
+    assert run("-q", "fetch", "mnist-sample", "--force").stderr == ""

@@ -23,8 +23,16 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_human_view_names_everything(mnist_images: Path) -> None:
     code, out, err = run("inspect", str(mnist_images))
     assert code == 0, err
-    for expected in [str(mnist_images), "gzip", "uint8 (0x08)", "10000 x 28 x 28", "10,000",
-                     "7,840,016 bytes", "1,648,877 bytes", "ok, matches the header"]:
+    for expected in [
+        str(mnist_images),
+        "gzip",
+        "uint8 (0x08)",
+        "10000 x 28 x 28",
+        "10,000",
+        "7,840,016 bytes",
+        "1,648,877 bytes",
+        "ok, matches the header",
+    ]:
         assert expected in out
     assert err == ""
 
@@ -51,7 +59,16 @@ def test_stats_stream_exact_values(mnist_images: Path, mnist_labels: Path) -> No
     assert images["stats"]["std"] == pytest.approx(pixels.std(), rel=1e-9)
     assert "value_counts" not in images["stats"]
     assert labels["stats"]["value_counts"] == {
-        "0": 980, "1": 1135, "2": 1032, "3": 1010, "4": 982, "5": 892, "6": 958, "7": 1028, "8": 974, "9": 1009,
+        "0": 980,
+        "1": 1135,
+        "2": 1032,
+        "3": 1010,
+        "4": 982,
+        "5": 892,
+        "6": 958,
+        "7": 1028,
+        "8": 974,
+        "9": 1009,
     }
 
 
@@ -72,7 +89,7 @@ def test_show_renders_image_with_label(mnist_images: Path, mnist_labels: Path) -
 
 
 def test_show_json_gives_record_values(mnist_images: Path, mnist_labels: Path) -> None:
-    code, out, _ = run("inspect", "--json", str(mnist_images), str(mnist_labels), "--show", "-1")
+    _code, out, _ = run("inspect", "--json", str(mnist_images), str(mnist_labels), "--show", "-1")
     images = json.loads(out)[0]
     shown = images["show"][0]
     assert shown["index"] == 9999 and shown["label"] == int(idxtool.read(mnist_labels)[-1])
@@ -99,14 +116,14 @@ def test_invalid_file_in_json_mode(tmp_path: Path) -> None:
     bad.write_bytes(b"")
     code, out, err = run("inspect", "--json", str(bad))
     assert code == 1
-    assert json.loads(out) == {"path": str(bad), "error": f"{bad}: file is empty", "exit_code": 1, "body_ok": False}
+    assert json.loads(out) == {"path": str(bad), "error": f"{bad}: file is empty", "body_ok": False}
     assert err == f"Error: {bad}: file is empty\n"
 
 
 def test_missing_file_is_exit_2(tmp_path: Path) -> None:
     code, _, err = run("inspect", str(tmp_path / "nope.gz"))
     assert code == 2
-    assert err == f"Error: {tmp_path / 'nope.gz'}: no such file\n"
+    assert err == f"Error: {tmp_path / 'nope.gz'}: no such file or registered dataset\n"
 
 
 def test_no_traceback_even_for_verbose_free_runs(tmp_path: Path) -> None:

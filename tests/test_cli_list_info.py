@@ -20,7 +20,12 @@ def test_list_json_and_table(isolated_home: Path) -> None:
     names = [d["name"] for d in doc]
     assert names[:1] == ["emnist-balanced"] and "mnist-sample" in names and "qmnist-nist" in names
     sample = next(d for d in doc if d["name"] == "mnist-sample")
-    assert (sample["cached"], sample["splits"], sample["classes"], sample["download_size"]) == ("absent", ["test"], 10, 16819)
+    assert (sample["cached"], sample["splits"], sample["classes"], sample["download_size"]) == (
+        "absent",
+        ["test"],
+        10,
+        16819,
+    )
     run("fetch", "mnist-sample")
     after = json.loads(run("list", "--json").stdout)
     assert next(d for d in after if d["name"] == "mnist-sample")["cached"] == "complete"
@@ -34,9 +39,15 @@ def test_info_json(isolated_home: Path) -> None:
     assert doc["classes"][0] == "T-shirt/top" and doc["license"] == "MIT"
     first = doc["files"][0]
     assert (first["name"], first["size"], first["sha256"], first["cached"]) == (
-        "train-images-idx3-ubyte.gz", 26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", False)
-    assert first["urls"] == ["https://storage.googleapis.com/tensorflow/tf-keras-datasets/train-images-idx3-ubyte.gz",
-                             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz"]
+        "train-images-idx3-ubyte.gz",
+        26421880,
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        False,
+    )
+    assert first["urls"] == [
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/train-images-idx3-ubyte.gz",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+    ]
     letters = json.loads(run("info", "emnist-letters", "--json").stdout)
     assert (letters["transpose"], letters["label_offset"], letters["files"][0]["name"]) == (True, 1, "gzip.zip")
     assert letters["files"][1]["member"] == "gzip/emnist-letters-train-images-idx3-ubyte.gz"
@@ -58,15 +69,22 @@ def test_info_text_shows_what_is_cached(isolated_home: Path, monkeypatch: pytest
 
 def test_info_unknown_name() -> None:
     result = run("info", "qmnst")
-    assert (result.exit_code, result.stderr) == (2, "Error: qmnst: unknown dataset; did you mean qmnist? (idxtool list shows them all)\n")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: qmnst: unknown dataset; did you mean qmnist? (idxtool list shows them all)\n",
+    )
 
 
 def test_a_broken_user_manifest_is_an_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "mine"\nurls = ["https://x.example/"]\n[[files]]\nname = "a.gz"\nkind = "images"\nsplit = "train"\n')
+    bad.write_text(
+        'name = "mine"\nurls = ["https://x.example/"]\n[[files]]\nname = "a.gz"\nkind = "images"\nsplit = "train"\n'
+    )
     monkeypatch.setenv("IDXTOOL_REGISTRY", str(bad))
     for args in (["list"], ["info", "mnist"], ["fetch", "mnist-sample"]):
         result = run(*args)
         assert result.exit_code == 2, args
-        assert result.stderr == (f"Error: {bad}: files[0].sha256: missing (required; for a file published with an md5 only, "
-                                 "set md5_only = true)\n")
+        assert result.stderr == (
+            f"Error: {bad}: files[0].sha256: missing (required; for a file published with an md5 only, "
+            "set md5_only = true)\n"
+        )

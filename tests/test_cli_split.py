@@ -30,8 +30,11 @@ def test_dataset_name_splits_its_only_split(tmp_path: Path) -> None:
     code, _, err = run("split", "mnist-sample", "--ratio", "0.8", "--names", "fit,check", "-o", str(tmp_path))
     assert code == 0, err
     assert err == "fit: 80 records\ncheck: 20 records\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "check-images-idx3-ubyte.gz", "check-labels-idx1-ubyte.gz", "fit-images-idx3-ubyte.gz", "fit-labels-idx1-ubyte.gz",
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "check-images-idx3-ubyte.gz",
+        "check-labels-idx1-ubyte.gz",
+        "fit-images-idx3-ubyte.gz",
+        "fit-labels-idx1-ubyte.gz",
         "idxtool-home",
     ]
 
@@ -43,8 +46,11 @@ def test_errors(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> None:
     code, _, err = run("split", str(mnist_images), str(mnist_labels), "--sizes", "a,b", "-o", out)
     assert code == 2 and "expected comma-separated counts" in err
     code, _, err = run("split", str(mnist_images), str(mnist_images), "--ratio", "0.5", "-o", out)
-    assert (code, err) == (1, f"Error: {mnist_images}: is 10000 x 28 x 28, which looks like images, not labels "
-                              "(labels are 1- or 2-dimensional)\n")
+    assert (code, err) == (
+        1,
+        f"Error: {mnist_images}: is 10000 x 28 x 28, which looks like images, not labels "
+        "(labels are 1- or 2-dimensional)\n",
+    )
     assert not Path(out).exists()
     assert run("split", "mnist-sample", "--ratio", "0.5", "-o", out)[0] == 0
     code, _, err = run("split", "mnist-sample", "--ratio", "0.5", "-o", out)

@@ -39,14 +39,21 @@ def test_each_failing_file_is_named_with_why(isolated_home: Path, tmp_path: Path
     assert [f["status"] for f in doc["files"]] == ["ok", "failed", "failed"]
     lines = result.stderr.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("Error: mnist-sample/sample-labels-idx1-ubyte.gz: size is 40 bytes, expected 84; sha256 mismatch: ")
-    assert lines[1] == f"Error: {stray}: body is longer than the header says: 4 bytes, header declares 3 uint8 = 3 bytes"
+    assert lines[0].startswith(
+        "Error: mnist-sample/sample-labels-idx1-ubyte.gz: size is 40 bytes, expected 84; sha256 mismatch: "
+    )
+    assert (
+        lines[1] == f"Error: {stray}: body is longer than the header says: 4 bytes, header declares 3 uint8 = 3 bytes"
+    )
 
 
 def test_a_dataset_not_fetched_fails_as_missing(isolated_home: Path) -> None:
     result = run("verify", "mnist")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == "Error: mnist/t10k-labels-idx1-ubyte.gz: missing (run: idxtool fetch mnist)"
+    assert (
+        result.stderr.splitlines()[-1]
+        == "Error: mnist/t10k-labels-idx1-ubyte.gz: missing from the cache (run: idxtool fetch mnist)"
+    )
     assert result.stderr.count("Error: ") == 4
 
 
@@ -55,11 +62,17 @@ def test_strict_refuses_a_recompressed_copy(mnist_images: Path) -> None:
     assert plain.exit_code == 0 and "repacked" in plain.stdout
     strict = run("verify", str(mnist_images), "--strict")
     assert strict.exit_code == 1
-    assert strict.stderr == f"Error: {mnist_images}: re-compressed copy: its sha256 differs from the published file (--strict)\n"
+    assert (
+        strict.stderr
+        == f"Error: {mnist_images}: re-compressed copy: its sha256 differs from the published file (refused in strict mode)\n"
+    )
 
 
 def test_missing_path_and_unknown_name(tmp_path: Path) -> None:
     missing = run("verify", str(tmp_path / "x.gz"))
-    assert (missing.exit_code, missing.stderr) == (2, f"Error: {tmp_path / 'x.gz'}: no such file or registered dataset\n")
+    assert (missing.exit_code, missing.stderr) == (
+        2,
+        f"Error: {tmp_path / 'x.gz'}: no such file or registered dataset\n",
+    )
     unknown = run("verify", "emnist-leters")
     assert unknown.exit_code == 2 and "did you mean emnist-letters?" in unknown.stderr

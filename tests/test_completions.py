@@ -17,8 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-
-
 @pytest.fixture(scope="module")
 def shell_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An environment where `idxtool` is this interpreter's, with one user manifest."""
@@ -52,7 +50,9 @@ def bash_complete(words: list[str], env: dict[str, str]) -> list[str]:
         "_idxtool_completion idxtool\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    proc = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     return [line for line in proc.stdout.splitlines() if line]
 
@@ -74,8 +74,12 @@ def _tmux_screen(
         pytest.skip("tmux is not installed")
     session = f"idxtool-test-{uuid.uuid4().hex[:8]}"
     command = " ".join(shell_cmd)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", "-c", str(cwd), command],
-                   env=env, check=True, timeout=10)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", "-c", str(cwd), command],
+        env=env,
+        check=True,
+        timeout=10,
+    )
     try:
         for line in setup:
             subprocess.run(["tmux", "send-keys", "-t", session, line, "Enter"], check=True, timeout=10)
@@ -84,7 +88,9 @@ def _tmux_screen(
         screen = ""
         for _ in range(50):  # up to ~10 s for the shim to call back into idxtool
             time.sleep(0.2)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if expect in screen:
                 break
         return screen
@@ -97,7 +103,10 @@ def test_bash_completes_file_arguments_as_paths(shell_env: dict[str, str], tmp_p
     screen = _tmux_screen(
         ["bash", "--norc", "--noprofile"],
         ["PS1='$ '", f"source {ROOT / 'completions' / 'idxtool.bash'}"],
-        "idxtool inspect t10k-im", "idxtool inspect t10k-images-idx3-ubyte.gz", shell_env, tmp_path,
+        "idxtool inspect t10k-im",
+        "idxtool inspect t10k-images-idx3-ubyte.gz",
+        shell_env,
+        tmp_path,
     )
     assert "idxtool inspect t10k-images-idx3-ubyte.gz" in screen, screen
 
@@ -115,7 +124,9 @@ def test_zsh_completes_command_and_dataset(shell_env: dict[str, str], tmp_path: 
 
 def fish_complete(line: str, env: dict[str, str], cwd: Path) -> list[str]:
     script = f"source {ROOT / 'completions' / 'idxtool.fish'}; complete -C '{line}'"
-    proc = subprocess.run(["fish", "--no-config", "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     return [l.split("\t")[0] for l in proc.stdout.splitlines()]
 

@@ -38,3 +38,12 @@ def test_every_command_and_option_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"idxtool {name} {param.opts[0]} has no help text"
+
+
+def test_version_constant_matches_the_package_metadata() -> None:
+    import tomllib
+
+    import idxtool
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert idxtool.__version__ == project["version"]

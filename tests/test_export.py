@@ -10,12 +10,18 @@ import pytest
 from PIL import Image
 
 import idxtool
-from idxtool import export
+from idxtool.convert import export_png
 from idxtool.errors import DataError, OutputExistsError, UsageError
-from idxtool.export import ExportOptions, class_folders, export_tree, safe_name, select
-from idxtool.pairs import ClassInfo, Collection, Part
+from idxtool.formats.png import encoder, tree
+from idxtool.formats.png.sheet import parse_grid
+from idxtool.formats.png.tree import PngOptions as ExportOptions
+from idxtool.formats.png.tree import class_folders, safe_name, select
+from idxtool.model import LabelInfo, Part, Splits
 
-FASHION = ClassInfo(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), dataset="fashion-mnist")
+FASHION = LabelInfo(
+    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    dataset="fashion-mnist",
+)
 
 
 @pytest.fixture
@@ -33,23 +39,27 @@ def test_safe_names() -> None:
 
 def test_class_folders_numbers_names_and_case_collisions() -> None:
     labels = np.arange(10)
-    assert class_folders(FASHION, False, labels) == {i: str(i) for i in range(10)}
-    assert class_folders(FASHION, True, labels)[0] == "T-shirt_top"
-    byclass = ClassInfo(tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), dataset="emnist-byclass")
-    folders = class_folders(byclass, True, np.arange(62))
+    assert class_folders(FASHION, labels, names=False) == {i: str(i) for i in range(10)}
+    assert class_folders(FASHION, labels, names=True)[0] == "T-shirt_top"
+    byclass = LabelInfo(
+        tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), dataset="emnist-byclass"
+    )
+    folders = class_folders(byclass, np.arange(62), names=True)
     assert folders[10] == "A" and folders[36] == "a_lower" and folders[61] == "z_lower"
     assert len({f.casefold() for f in folders.values()}) == 62
-    letters = ClassInfo(tuple("abc"), label_offset=1, dataset="emnist-letters")
-    assert class_folders(letters, True, np.array([1, 3])) == {1: "a", 3: "c"}
-    with pytest.raises(UsageError, match="--names needs class names: give a dataset name, or --dataset NAME"):
-        class_folders(ClassInfo(), True, labels)
+    letters = LabelInfo(tuple("abc"), label_offset=1, dataset="emnist-letters")
+    assert class_folders(letters, np.array([1, 3]), names=True) == {1: "a", 3: "c"}
+    with pytest.raises(
+        UsageError, match="names=True needs class names: give a dataset name, or dataset=NAME for files"
+    ):
+        class_folders(LabelInfo(), labels, names=True)
 
 
 def test_select_per_class_then_limit() -> None:
     labels = np.array([0, 1, 0, 0, 1, 2, 1])
     assert select(labels, 7, None, 2).tolist() == [0, 1, 2, 4, 5]
     assert select(labels, 7, 3, 2).tolist() == [0, 1, 2]
-    with pytest.raises(UsageError, match="--per-class needs labels"):
+    with pytest.raises(UsageError, match="per_class=2 needs labels"):
         select(None, 7, None, 2)
 
 
@@ -61,12 +71,12 @@ def read_index(root: Path) -> list[dict[str, str]]:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_tree_is_pixel_exact_and_indexed(part: Part, tmp_path: Path, jobs: int) -> None:
     out = tmp_path / "tree"
-    result = export_tree(out, Collection({"": part}), ExportOptions(jobs=jobs))
+    result = export_tree(out, Splits({"": part}), ExportOptions(jobs=jobs))
     assert result.images == 300
-    assert sorted(p.name for p in out.iterdir()) == [*map(str, range(10)), "labels.csv"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [*map(str, range(10)), "labels.csv"]
     rows = read_index(out)
     assert rows[0] == {"index": "0", "path": "7/000.png", "label": "7", "class": ""}
-    for row in rows[:: 17]:
+    for row in rows[::17]:
         i = int(row["index"])
         with Image.open(out / row["path"]) as im:
             assert im.mode == "L" and np.array_equal(np.asarray(im), part.images[i])
@@ -75,7 +85,7 @@ def test_tree_is_pixel_exact_and_indexed(part: Part, tmp_path: Path, jobs: int) 
 
 
 def test_named_flat_transposed_and_selected(part: Part, tmp_path: Path) -> None:
-    coll = Collection({"": part}, FASHION)
+    coll = Splits({"": part}, FASHION)
     export_tree(tmp_path / "n", coll, ExportOptions(names=True, per_class=2, transpose=True))
     rows = read_index(tmp_path / "n")
     assert len(rows) == 20 and rows[0]["class"] == "Sneaker" and rows[0]["path"] == "Sneaker/000.png"
@@ -83,61 +93,79 @@ def test_named_flat_transposed_and_selected(part: Part, tmp_path: Path) -> None:
     with Image.open(tmp_path / "n" / rows[0]["path"]) as im:
         assert np.array_equal(np.asarray(im), part.images[0].T)
     export_tree(tmp_path / "f", coll, ExportOptions(flat=True, limit=5))
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["000.png", "001.png", "002.png", "003.png", "004.png", "labels.csv"]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir() if not p.name.startswith(".")) == [
+        "000.png",
+        "001.png",
+        "002.png",
+        "003.png",
+        "004.png",
+        "labels.csv",
+    ]
 
 
 def test_splits_and_unlabelled(part: Part, tmp_path: Path) -> None:
-    coll = Collection({"train": Part(part.images[:20], part.labels[:20]), "test": Part(part.images[20:25])})
+    coll = Splits({"train": Part(part.images[:20], part.labels[:20]), "test": Part(part.images[20:25])})
     export_tree(tmp_path / "d", coll)
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["test", "train"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir() if not p.name.startswith(".")) == ["test", "train"]
     assert read_index(tmp_path / "d" / "test")[0] == {"index": "0", "path": "0.png"}
     assert (tmp_path / "d" / "train" / "7" / "00.png").is_file()
 
 
 def test_existing_output_and_foreign_folders(part: Part, tmp_path: Path) -> None:
-    coll = Collection({"": Part(part.images[:5], part.labels[:5])})
+    coll = Splits({"": Part(part.images[:5], part.labels[:5])})
     export_tree(tmp_path / "t", coll)
-    with pytest.raises(OutputExistsError, match="t: already exists \\(pass --force to overwrite it\\)"):
+    with pytest.raises(OutputExistsError, match="t: already exists$"):
         export_tree(tmp_path / "t", coll)
-    export_tree(tmp_path / "t", Collection({"": Part(part.images[:3], part.labels[:3])}), force=True)
+    export_tree(tmp_path / "t", Splits({"": Part(part.images[:3], part.labels[:3])}), force=True)
     assert len(read_index(tmp_path / "t")) == 3
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "thesis.tex").write_text("precious")
-    with pytest.raises(UsageError, match="home: is a folder with other files in it \\(no labels.csv\\)"):
+    with pytest.raises(UsageError, match="home: holds files idxtool did not write \\(thesis.tex\\)"):
         export_tree(tmp_path / "home", coll, force=True)
     assert (tmp_path / "home" / "thesis.tex").read_text() == "precious"
+    # an earlier tree with a foreign file planted inside it: --force keeps the foreign file
+    (tmp_path / "t" / "project").mkdir()
+    (tmp_path / "t" / "project" / "thesis.tex").write_text("precious")
+    with pytest.raises(UsageError, match="project/thesis.tex"):
+        export_tree(tmp_path / "t", coll, force=True)
+    assert (tmp_path / "t" / "project" / "thesis.tex").read_text() == "precious"
 
 
 def failing_after_100(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
     """A batch writer whose disk fills up at record 100 (module level: workers unpickle it)."""
     if int(Path(paths[0]).stem) >= 100:
         raise OSError(28, "No space left on device")
-    export.pngwriter.write_batch(paths, images, level, root)
+    encoder.write_batch(paths, images, level, root)
     return len(paths)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failure_halfway_leaves_no_tree(part: Part, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
-    monkeypatch.setattr(export, "_write_batch", failing_after_100)
-    monkeypatch.setattr(export, "BATCH", 50)
+    monkeypatch.setattr(tree, "_write_batch", failing_after_100)
+    monkeypatch.setattr(tree, "BATCH", 50)
     with pytest.raises(OSError, match="No space left"):
-        export_tree(tmp_path / "t", Collection({"": part}), ExportOptions(jobs=jobs, flat=True))
+        export_tree(tmp_path / "t", Splits({"": part}), ExportOptions(jobs=jobs, flat=True))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_rejects_non_images(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="x: is 2 x 2 x 2 int32; PNG export needs 8-bit grayscale images"):
-        export_tree(tmp_path / "t", Collection({"": Part(np.zeros((2, 2, 2), np.int32), None, "x")}))
+        export_tree(tmp_path / "t", Splits({"": Part(np.zeros((2, 2, 2), np.int32), None, "x")}))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_contact_sheet_has_a_row_per_class(part: Part, tmp_path: Path) -> None:
-    path = export.write_sheet(tmp_path / "s.png", Collection({"": part}), export.parse_grid("10x3"))
-    sheet = np.asarray(Image.open(path))
-    assert sheet.shape == (280, 84)
+    path = export_png(Splits({"": part}), tmp_path / "s.png", grid="10x3").path
+    drawn = np.asarray(Image.open(path))
+    assert drawn.shape == (280, 84)
     for digit in range(10):
         first = np.flatnonzero(part.labels == digit)[:3]
         for c, i in enumerate(first):
-            assert np.array_equal(sheet[digit * 28 : (digit + 1) * 28, c * 28 : (c + 1) * 28], part.images[i])
-    with pytest.raises(UsageError, match="--grid '10': expected ROWSxCOLUMNS, e.g. 10x10"):
-        export.parse_grid("10")
+            assert np.array_equal(drawn[digit * 28 : (digit + 1) * 28, c * 28 : (c + 1) * 28], part.images[i])
+    with pytest.raises(UsageError, match="grid='10' must be ROWSxCOLUMNS, e.g. 10x10"):
+        parse_grid("10")
+
+
+def export_tree(out: Path, splits: Splits, opts: ExportOptions | None = None, *, force: bool = False) -> object:
+    """The library's export_png on in-memory splits."""
+    return export_png(splits, out, options=opts, force=force)

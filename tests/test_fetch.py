@@ -1,9 +1,10 @@
-"""fetch: the cache, mirrors, no network for verified files, locks, archives, local_splits."""
+"""fetch: the cache, mirrors, no network for verified files, locks, archives, progress and logs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from http_server import FaultServer, fast_network, serve, server  # noqa: F401 - fixtures
+from http_server import FaultServer, RecordingProgress, Records, serve
 
 import idxtool
 from idxtool import registry
-from idxtool.errors import DownloadError
-from idxtool.fetch import fetch, local_splits, read_record, sources
+from idxtool.cache import read_record
+from idxtool.errors import DownloadError, ParameterError, UsageError
+from idxtool.fetch import fetch, sources
 
 
 def sha256(path: Path) -> str:
@@ -60,13 +62,20 @@ def test_sources_with_and_without_mirrors() -> None:
     r = mnist.resource("t10k-labels-idx1-ubyte.gz")
     assert sources(mnist, r) == [u + r.name for u in mnist.urls]
     assert sources(mnist, r, ["file:///srv/m", "http://h/x/"]) == [
-        "file:///srv/m/mnist/t10k-labels-idx1-ubyte.gz", "file:///srv/m/t10k-labels-idx1-ubyte.gz",
-        "http://h/x/mnist/t10k-labels-idx1-ubyte.gz", "http://h/x/t10k-labels-idx1-ubyte.gz",
+        "file:///srv/m/mnist/t10k-labels-idx1-ubyte.gz",
+        "file:///srv/m/t10k-labels-idx1-ubyte.gz",
+        "http://h/x/mnist/t10k-labels-idx1-ubyte.gz",
+        "http://h/x/t10k-labels-idx1-ubyte.gz",
     ]
     emnist = registry.get("emnist-letters")
-    assert sources(emnist, emnist.archives[0], ["http://h/"]) == ["http://h/_archives/emnist/gzip.zip", "http://h/gzip.zip"]
+    assert sources(emnist, emnist.archives[0], ["http://h/"]) == [
+        "http://h/_archives/emnist/gzip.zip",
+        "http://h/gzip.zip",
+    ]
     sample = registry.get("mnist-sample")
-    assert sources(sample, sample.files[0], ["http://h/"]) == ["package://idxtool/data/mnist-sample/sample-images-idx3-ubyte.gz"]
+    assert sources(sample, sample.files[0], ["http://h/"]) == [
+        "package://idxtool/data/mnist-sample/sample-images-idx3-ubyte.gz"
+    ]
 
 
 def test_built_in_manifest_through_a_mirror(server: FaultServer, isolated_home: Path) -> None:
@@ -80,7 +89,11 @@ def test_built_in_manifest_through_a_mirror(server: FaultServer, isolated_home: 
     }
     assert report.results[3].source == server.url + "mnist/t10k-labels-idx1-ubyte.gz"
     assert sorted(p.name for p in (isolated_home / "mnist").iterdir()) == [
-        ".lock", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        ".lock",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
     with pytest.raises(DownloadError) as info:
         report.raise_for_failures()
     assert str(info.value) == (
@@ -104,17 +117,78 @@ def test_present_and_verified_files_cost_no_request(tiny: FaultServer, isolated_
     assert again.results[0].sha256 == first.results[0].sha256
 
 
-def test_a_damaged_cached_file_is_downloaded_again(tiny: FaultServer, isolated_home: Path) -> None:
+def test_a_damaged_cached_file_is_downloaded_again(tiny: FaultServer, isolated_home: Path, logs: Records) -> None:
     fetch(["tiny"])
     labels = isolated_home / "tiny" / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:-10])
     damaged = sha256(labels)
-    lines: list[str] = []
-    report = fetch(["tiny"], log=lambda m, level: lines.append(m))
+    logs.records.clear()
+    report = fetch(["tiny"])
     assert [r.status for r in report.results] == ["cached", "downloaded"]
-    assert lines == ["tiny/t10k-labels-idx1-ubyte.gz: present but size is 4,532 bytes, expected 4,542; "
-                     f"sha256 mismatch: expected {sha256(tiny.root / 'mnist' / labels.name)}, got {damaged}; downloading it again"]
+    assert logs.lines(logging.WARNING) == [
+        "tiny/t10k-labels-idx1-ubyte.gz: present but size is 4,532 bytes, expected 4,542; "
+        f"sha256 mismatch: expected {sha256(tiny.root / 'mnist' / labels.name)}, got {damaged}; downloading it again"
+    ]
     assert sha256(labels) == sha256(tiny.root / "mnist" / labels.name)
+    assert [r.name for r in logs.records if r.levelno >= logging.WARNING] == ["idxtool.fetch"]
+
+
+def test_one_progress_task_per_file_closed_when_done(tiny: FaultServer, isolated_home: Path) -> None:
+    progress = RecordingProgress()
+    fetch(["tiny"], progress=progress)
+    tasks = sorted(progress.tasks, key=lambda t: t.description)
+    assert [(t.description, t.unit, t.closed) for t in tasks] == [
+        ("tiny/t10k-images-idx3-ubyte.gz", "bytes", 1),
+        ("tiny/t10k-labels-idx1-ubyte.gz", "bytes", 1),
+    ]
+    assert all(t.updates[-1] == t.total for t in tasks)
+    again = RecordingProgress()
+    fetch(["tiny"], progress=again)
+    assert again.tasks == []  # present and verified: nothing to show
+
+
+def test_a_recompressed_copy_is_kept_with_a_warning(server: FaultServer, isolated_home: Path, logs: Records) -> None:
+    fetch(["mnist"], mirrors=[server.url])
+    warnings = logs.lines(logging.WARNING)
+    assert warnings == [
+        f"mnist/t10k-images-idx3-ubyte.gz: {server.url}mnist/t10k-images-idx3-ubyte.gz is a re-compressed copy "
+        "(its sha256 differs from the published file, but the decompressed IDX payload matches idx_sha256); kept"
+    ]
+    assert not any("--" in line for line in logs.lines())  # the library never names command-line flags
+
+
+def test_garbage_in_the_environment_fails_before_anything_happens(
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDXTOOL_RETRIES", "many")
+    with pytest.raises(UsageError, match=r"^IDXTOOL_RETRIES='many': expected a whole number"):
+        fetch(["mnist-sample"])
+    with pytest.raises(ParameterError, match=r"^jobs=0 must be at least 1$"):
+        fetch(["mnist-sample"], jobs=0)
+    assert not isolated_home.exists()
+
+
+def test_a_split_with_labels_and_no_images(
+    shared: Path, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    text = tiny_manifest(shared, server.url + "mnist/")
+    labels = shared / "mnist" / "train-labels-idx1-ubyte.gz"
+    text += (
+        f'[[files]]\nname = "{labels.name}"\nsplit = "train"\nkind = "labels"\n'
+        f'sha256 = "{sha256(labels)}"\nsize = {labels.stat().st_size}\n'
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    monkeypatch.setenv("IDXTOOL_REGISTRY", str(path))
+    ds = registry.get("tiny")
+    assert ds.splits == ["test", "train"] and ds.pairs()["train"] == (None, ds.resource(labels.name))
+    report = fetch(["tiny"])
+    assert [(r.name, r.split, r.status) for r in report.results] == [
+        ("t10k-images-idx3-ubyte.gz", "test", "downloaded"),
+        ("t10k-labels-idx1-ubyte.gz", "test", "downloaded"),
+        ("train-labels-idx1-ubyte.gz", "train", "downloaded"),
+    ]
+    assert sha256(isolated_home / "tiny" / labels.name) == sha256(labels)
 
 
 def test_force_downloads_again_and_dir_overrides_home(tiny: FaultServer, tmp_path: Path) -> None:
@@ -125,22 +199,34 @@ def test_force_downloads_again_and_dir_overrides_home(tiny: FaultServer, tmp_pat
     assert report.root == other and (other / "tiny" / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
-def test_local_splits_fetches_when_missing(tiny: FaultServer, isolated_home: Path) -> None:
-    splits = local_splits("tiny")
-    assert splits == {"test": (isolated_home / "tiny" / "t10k-images-idx3-ubyte.gz",
-                               isolated_home / "tiny" / "t10k-labels-idx1-ubyte.gz")}
+def test_a_file_that_cannot_be_had_again_fails_and_the_rest_is_kept(tiny: FaultServer, isolated_home: Path) -> None:
+    fetch(["tiny"]).raise_for_failures()
     tiny.fault("/mnist/t10k-labels-idx1-ubyte.gz", "404")
     (isolated_home / "tiny" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DownloadError, match=r"^tiny/t10k-labels-idx1-ubyte\.gz: could not be obtained from any source: .*HTTP 404"):
-        local_splits("tiny")
+    report = fetch(["tiny"])
+    assert [r.status for r in report.results] == ["cached", "failed"]
+    with pytest.raises(
+        DownloadError, match=r"^tiny/t10k-labels-idx1-ubyte\.gz: could not be obtained from any source: "
+    ):
+        report.raise_for_failures()
     assert (isolated_home / "tiny" / "t10k-images-idx3-ubyte.gz").is_file()  # what arrived is kept
 
 
-def test_four_processes_fetching_at_once_end_with_one_copy(tiny: FaultServer, isolated_home: Path, tmp_path: Path) -> None:
+def test_four_processes_fetching_at_once_end_with_one_copy(
+    tiny: FaultServer, isolated_home: Path, tmp_path: Path
+) -> None:
     tiny.fault("/mnist/t10k-images-idx3-ubyte.gz", "slow:0.5")  # the first download takes a while
     env = {**os.environ, "IDXTOOL_HOME": str(isolated_home), "IDXTOOL_TIMEOUT": "5"}
-    procs = [subprocess.Popen([sys.executable, "-m", "idxtool", "fetch", "tiny", "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "idxtool", "fetch", "tiny", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
     statuses = sorted(tuple(f["status"] for f in json.loads(out)["files"]) for out, _ in outputs)
@@ -148,7 +234,11 @@ def test_four_processes_fetching_at_once_end_with_one_copy(tiny: FaultServer, is
     assert len(tiny.hits("/mnist/t10k-images-idx3-ubyte.gz")) == 1
     assert len(tiny.hits("/mnist/t10k-labels-idx1-ubyte.gz")) == 1
     folder = isolated_home / "tiny"
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     assert sha256(folder / "t10k-images-idx3-ubyte.gz") == sha256(tiny.root / "mnist" / "t10k-images-idx3-ubyte.gz")
 
 
@@ -179,14 +269,16 @@ classes = ["x", "y", "z"]
 [[files]]
 name = "all.zip"
 kind = "archive"
-sha256 = "{sha256(served / 'all.zip')}"
-size = {(served / 'all.zip').stat().st_size}
+sha256 = "{sha256(served / "all.zip")}"
+size = {(served / "all.zip").stat().st_size}
 '''
     for ds in ("fam-a", "fam-b"):
         manifest += f'[[datasets]]\nname = "{ds}"\n'
         for kind, stem in (("images", "images-idx3"), ("labels", "labels-idx1")):
-            manifest += (f'[[datasets.files]]\nname = "{ds}-{stem}-ubyte.gz"\nsplit = "train"\nkind = "{kind}"\n'
-                         f'archive = "all.zip"\nmember = "all/{ds}-{stem}-ubyte.gz"\n')
+            manifest += (
+                f'[[datasets.files]]\nname = "{ds}-{stem}-ubyte.gz"\nsplit = "train"\nkind = "{kind}"\n'
+                f'archive = "all.zip"\nmember = "all/{ds}-{stem}-ubyte.gz"\n'
+            )
     return served, manifest
 
 
@@ -200,18 +292,29 @@ def family(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_network: None) 
         yield srv
 
 
-def test_an_archive_is_downloaded_once_and_each_dataset_extracts_its_own(family: FaultServer, isolated_home: Path) -> None:
+def test_an_archive_is_downloaded_once_and_each_dataset_extracts_its_own(
+    family: FaultServer, isolated_home: Path
+) -> None:
     a = fetch(["fam-a"])
     assert [(r.name, r.status) for r in a.results] == [
-        ("all.zip", "downloaded"), ("fam-a-images-idx3-ubyte.gz", "extracted"), ("fam-a-labels-idx1-ubyte.gz", "extracted")]
+        ("all.zip", "downloaded"),
+        ("fam-a-images-idx3-ubyte.gz", "extracted"),
+        ("fam-a-labels-idx1-ubyte.gz", "extracted"),
+    ]
     b = fetch(["fam-b"])
     assert [r.status for r in b.results] == ["cached", "extracted", "extracted"]
     assert len(family.hits("/all.zip")) == 1
     assert (isolated_home / "_archives" / "fam" / "all.zip").is_file()
     assert sorted(p.name for p in (isolated_home / "fam-b").iterdir()) == [
-        ".extracted.json", ".lock", "fam-b-images-idx3-ubyte.gz", "fam-b-labels-idx1-ubyte.gz"]
+        ".extracted.json",
+        ".lock",
+        "fam-b-images-idx3-ubyte.gz",
+        "fam-b-labels-idx1-ubyte.gz",
+    ]
     record = read_record(isolated_home / "fam-b")
-    assert record["fam-b-labels-idx1-ubyte.gz"]["sha256"] == sha256(isolated_home / "fam-b" / "fam-b-labels-idx1-ubyte.gz")
+    entry = record["fam-b-labels-idx1-ubyte.gz"]
+    assert (entry.sha256, entry.archive) == (sha256(isolated_home / "fam-b" / "fam-b-labels-idx1-ubyte.gz"), "all.zip")
+    assert entry.archive_sha256 == sha256(isolated_home / "_archives" / "fam" / "all.zip")
     (isolated_home / "_archives" / "fam" / "all.zip").unlink()  # members stay verified without the archive
     again = fetch(["fam-a"])
     assert [r.status for r in again.results] == ["skipped", "cached", "cached"] and len(family.hits("/all.zip")) == 1
@@ -241,4 +344,30 @@ def test_an_archive_that_cannot_be_had_fails_its_members(family: FaultServer) ->
         report.raise_for_failures()
     message = str(info.value)
     assert message.startswith("_archives/fam/all.zip: could not be obtained from any source: ")
-    assert "; fam-a/fam-a-images-idx3-ubyte.gz, fam-a/fam-a-labels-idx1-ubyte.gz: not extracted, because _archives/fam/all.zip:" in message
+    assert (
+        "; fam-a/fam-a-images-idx3-ubyte.gz, fam-a/fam-a-labels-idx1-ubyte.gz: not extracted, because _archives/fam/all.zip:"
+        in message
+    )
+
+
+def test_an_extracted_member_that_is_not_the_published_one_fails(
+    family: FaultServer, isolated_home: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "fam.toml"
+    wrong = "0" * 64
+    member = 'member = "all/fam-a-labels-idx1-ubyte.gz"\n'
+    manifest.write_text(manifest.read_text().replace(member, f'{member}sha256 = "{wrong}"\n'))
+    progress = RecordingProgress()
+    report = fetch(["fam-a"], progress=progress)
+    assert [r.status for r in report.results] == ["downloaded", "extracted", "failed"]
+    assert not (isolated_home / "fam-a" / "fam-a-labels-idx1-ubyte.gz").exists()
+    assert "fam-a-labels-idx1-ubyte.gz" not in read_record(isolated_home / "fam-a")
+    error = report.results[2].error or ""
+    assert error.startswith(
+        f"fam-a/fam-a-labels-idx1-ubyte.gz (extracted from all.zip): sha256 mismatch: expected {wrong}, got "
+    )
+    assert "delete it and download it again" in error and "--" not in error
+    assert sorted(t.description for t in progress.tasks) == ["_archives/fam/all.zip", "fam-a: extracting all.zip"]
+    assert all(t.closed == 1 for t in progress.tasks)
+    with pytest.raises(DownloadError):
+        report.raise_for_failures()

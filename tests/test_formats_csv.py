@@ -11,7 +11,7 @@ import pytest
 import idxtool
 from idxtool.errors import DataError, UsageError
 from idxtool.formats import csv
-from idxtool.pairs import Collection, Part
+from idxtool.model import Part, Splits
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_unlabelled_images_have_no_label_column(part: Part) -> None:
 @pytest.mark.parametrize("style", csv.HEADERS)
 def test_round_trip_is_exact(part: Part, tmp_path: Path, suffix: str, style: str) -> None:
     out = tmp_path / f"a{suffix}"
-    csv.write(out, Collection({"": part}), style)
+    csv.write(out, Splits({"": part}), style)
     back = csv.read(out).parts[""]
     assert back.images.dtype == np.uint8 and back.labels.dtype == np.uint8
     assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
@@ -67,18 +67,19 @@ def test_other_element_types_round_trip(tmp_path: Path) -> None:
         np.array([[[0.5, 1 / 3], [1e-8, 2]]], np.float32),
     ]
     for images in cases:
-        csv.write(tmp_path / "t.csv", Collection({"": Part(images, np.array([3], np.uint8))}), force=True)
+        (tmp_path / "t.csv").unlink(missing_ok=True)
+        csv.write(tmp_path / "t.csv", Splits({"": Part(images, np.array([3], np.uint8))}))
         back = csv.read(tmp_path / "t.csv").parts[""]
         assert back.images.dtype == images.dtype and np.array_equal(back.images, images)
 
 
 def test_non_square_rows_need_a_shape(tmp_path: Path) -> None:
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    csv.write(tmp_path / "r.csv", Collection({"": Part(images, np.array([1, 2], np.uint8))}), "pixel0")
+    csv.write(tmp_path / "r.csv", Splits({"": Part(images, np.array([1, 2], np.uint8))}), "pixel0")
     with pytest.raises(UsageError, match="rows have 12 pixel values, not a square; pass --shape HxW"):
         csv.read(tmp_path / "r.csv")
     assert np.array_equal(csv.read(tmp_path / "r.csv", (3, 4)).parts[""].images, images)
-    csv.write(tmp_path / "rc.csv", Collection({"": Part(images, np.array([1, 2], np.uint8))}), "rowcol")
+    csv.write(tmp_path / "rc.csv", Splits({"": Part(images, np.array([1, 2], np.uint8))}), "rowcol")
     assert np.array_equal(csv.read(tmp_path / "rc.csv").parts[""].images, images)  # 3x4 from the header
 
 

@@ -11,19 +11,19 @@ import pytest
 from idxtool.errors import DataError
 from idxtool.formats import npz
 from idxtool.formats.zipwriter import ZipWriter
-from idxtool.pairs import Collection, Part
+from idxtool.model import Part, Splits
 
 
 @pytest.fixture
-def pair(mnist_images: Path, mnist_labels: Path) -> Collection:
+def pair(mnist_images: Path, mnist_labels: Path) -> Splits:
     import idxtool
 
-    return Collection({"": Part(idxtool.read(mnist_images)[:1000], idxtool.read(mnist_labels)[:1000])})
+    return Splits({"": Part(idxtool.read(mnist_images)[:1000], idxtool.read(mnist_labels)[:1000])})
 
 
 @pytest.mark.parametrize("compress", [True, False])
-def test_pair_round_trip_loads_with_numpy(pair: Collection, tmp_path: Path, compress: bool) -> None:
-    out = npz.write(tmp_path / "a.npz", pair, compress)
+def test_pair_round_trip_loads_with_numpy(pair: Splits, tmp_path: Path, compress: bool) -> None:
+    out = npz.write(tmp_path / "a.npz", pair, compress=compress)
     with np.load(out) as z:
         assert z.files == ["x", "y"]
         assert z["x"].dtype == np.uint8 and np.array_equal(z["x"], pair.parts[""].images)
@@ -36,14 +36,14 @@ def test_pair_round_trip_loads_with_numpy(pair: Collection, tmp_path: Path, comp
     assert np.array_equal(back.images, pair.parts[""].images) and np.array_equal(back.labels, pair.parts[""].labels)
 
 
-def test_splits_use_keras_names_and_bytes_are_deterministic(pair: Collection, tmp_path: Path) -> None:
+def test_splits_use_keras_names_and_bytes_are_deterministic(pair: Splits, tmp_path: Path) -> None:
     p = pair.parts[""]
-    coll = Collection({"train": Part(p.images[:800], p.labels[:800]), "test": Part(p.images[800:], p.labels[800:])})
+    coll = Splits({"train": Part(p.images[:800], p.labels[:800]), "test": Part(p.images[800:], p.labels[800:])})
     a, b = npz.write(tmp_path / "a.npz", coll), npz.write(tmp_path / "b.npz", coll)
     assert a.read_bytes() == b.read_bytes()
     with np.load(a) as z:
         assert z.files == ["x_train", "y_train", "x_test", "y_test"]
-        (x_train, y_train), (x_test, y_test) = (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
+        (x_train, _y_train), (_x_test, y_test) = (z["x_train"], z["y_train"]), (z["x_test"], z["y_test"])
     assert x_train.shape == (800, 28, 28) and y_test.shape == (200,)
     assert list(npz.read(a).parts) == ["train", "test"]
 

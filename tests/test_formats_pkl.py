@@ -10,32 +10,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import idxtool
 from idxtool.errors import DataError, UsageError
 from idxtool.formats import pkl
-from idxtool.pairs import Collection, Part
+from idxtool.model import Part, Splits
 
 
 @pytest.fixture
-def dataset() -> Collection:
+def dataset() -> Splits:
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, (120, 28, 28), dtype=np.uint8)
     y = rng.integers(0, 10, 120).astype(np.uint8)
-    return Collection({"train": Part(x[:100], y[:100]), "test": Part(x[100:], y[100:])}, name="d")
+    return Splits({"train": Part(x[:100], y[:100]), "test": Part(x[100:], y[100:])}, name="d")
 
 
-def test_layout_matches_the_tutorial(dataset: Collection, tmp_path: Path) -> None:
+def test_layout_matches_the_tutorial(dataset: Splits, tmp_path: Path) -> None:
     out = pkl.write(tmp_path / "mnist.pkl.gz", dataset, val=30)
     with gzip.open(out) as fh:
-        (tx, ty), (vx, vy), (sx, sy) = pickle.load(fh, encoding="latin1")
+        (tx, ty), (vx, _vy), (sx, sy) = pickle.load(fh, encoding="latin1")
     assert (tx.shape, vx.shape, sx.shape) == ((70, 784), (30, 784), (20, 784))
     assert tx.dtype == np.float32 and ty.dtype == np.int64
-    assert 0.0 <= tx.min() and tx.max() <= 1.0
+    assert tx.min() >= 0.0 and tx.max() <= 1.0
     x = dataset.parts["train"].images
     assert np.array_equal(np.rint(vx * 255).astype(np.uint8), x[70:].reshape(30, -1))
     assert np.array_equal(sy, dataset.parts["test"].labels)
 
 
-def test_reads_back_to_uint8_images(dataset: Collection, tmp_path: Path) -> None:
+def test_reads_back_to_uint8_images(dataset: Splits, tmp_path: Path) -> None:
     back = pkl.read(pkl.write(tmp_path / "m.pkl", dataset, val=30))
     assert list(back.parts) == ["train", "valid", "test"]
     train = back.parts["train"]
@@ -44,12 +45,13 @@ def test_reads_back_to_uint8_images(dataset: Collection, tmp_path: Path) -> None
     assert train.labels.dtype == np.uint8
 
 
-def test_needs_train_and_test(dataset: Collection, tmp_path: Path) -> None:
+def test_needs_train_and_test(dataset: Splits, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="the pkl layout needs train and test splits"):
-        pkl.write(tmp_path / "m.pkl", Collection({"": dataset.parts["test"]}, name="pair"))
-    with pytest.raises(UsageError, match=r"--val 100 must be between 1 and 99"):
+        pkl.write(tmp_path / "m.pkl", Splits({"": dataset.parts["test"]}, name="pair"))
+    with pytest.raises(UsageError, match=r"val=100 must be between 1 and 99"):
         pkl.write(tmp_path / "m.pkl", dataset, val=100)
     assert not any(tmp_path.iterdir())
+    assert isinstance(UsageError("x"), idxtool.IdxError)
 
 
 class Boom:

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from idxtool.convert import export_png
 from idxtool.errors import DataError
-from idxtool.export import ExportOptions, export_tree
 from idxtool.formats import png
-from idxtool.pairs import ClassInfo, Collection, Part
+from idxtool.formats.png.tree import PngOptions as ExportOptions
+from idxtool.model import LabelInfo, Part, Splits
 
 
 @pytest.fixture
@@ -21,15 +22,20 @@ def part() -> Part:
 
 
 def test_named_tree_round_trips_through_labels_csv(part: Part, tmp_path: Path) -> None:
-    info = ClassInfo(("cat/dog", "A", "a"), dataset="toy")
-    export_tree(tmp_path / "t", Collection({"": part}, info), ExportOptions(names=True))
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["A", "a_lower", "cat_dog", "labels.csv"]
+    info = LabelInfo(("cat/dog", "A", "a"), dataset="toy")
+    export_tree(tmp_path / "t", Splits({"": part}, info), ExportOptions(names=True))
+    assert sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.startswith(".")) == [
+        "A",
+        "a_lower",
+        "cat_dog",
+        "labels.csv",
+    ]
     back = png.read(tmp_path / "t").parts[""]
     assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
 
 
 def test_numeric_folders_without_labels_csv_keep_order(part: Part, tmp_path: Path) -> None:
-    export_tree(tmp_path / "t", Collection({"": part}))
+    export_tree(tmp_path / "t", Splits({"": part}))
     (tmp_path / "t" / "labels.csv").unlink()
     back = png.read(tmp_path / "t").parts[""]
     assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
@@ -60,3 +66,8 @@ def test_rejects_colour_and_mixed_sizes(tmp_path: Path) -> None:
 def _empty(tmp_path: Path) -> Path:
     (tmp_path / "empty").mkdir()
     return tmp_path / "empty"
+
+
+def export_tree(out: Path, splits: Splits, opts: ExportOptions | None = None, *, force: bool = False) -> object:
+    """The library's export_png on in-memory splits."""
+    return export_png(splits, out, options=opts, force=force)

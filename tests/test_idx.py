@@ -34,6 +34,7 @@ def independent_decode(path: Path) -> np.ndarray:
 
 # -- real published files --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "relative, shape, dtype",
     [
@@ -84,8 +85,8 @@ def test_compression_is_told_by_content_not_name(tmp_path: Path, mnist_labels: P
     gz_named_idx.write_bytes(mnist_labels.read_bytes())
     raw_named_gz = tmp_path / "labels.gz"
     raw_named_gz.write_bytes(gzip.decompress(mnist_labels.read_bytes()))
-    assert idxtool.open_idx(gz_named_idx).compression == "gzip"
-    assert idxtool.open_idx(raw_named_gz).compression == "raw"
+    with idxtool.open_idx(gz_named_idx) as f, idxtool.open_idx(raw_named_gz) as g:
+        assert (f.compression, g.compression) == ("gzip", "raw")
     assert np.array_equal(idxtool.read(gz_named_idx), expected)
     assert np.array_equal(idxtool.read(raw_named_gz), expected)
 
@@ -97,8 +98,8 @@ def test_memmap_is_lazy_and_exact(tmp_path: Path, qmnist_int_labels: Path) -> No
         mapped = f.memmap()
     assert isinstance(mapped, np.memmap)
     assert np.array_equal(mapped, idxtool.read(qmnist_int_labels))
-    with pytest.raises(UsageError, match="gzip-compressed and cannot be memory-mapped"):
-        idxtool.open_idx(qmnist_int_labels).memmap()
+    with idxtool.open_idx(qmnist_int_labels) as f, pytest.raises(UsageError, match="gzip-compressed and cannot be"):
+        f.memmap()
 
 
 def test_record_streams_to_one_record(mnist_images: Path) -> None:
@@ -110,9 +111,7 @@ def test_record_streams_to_one_record(mnist_images: Path) -> None:
 # -- round trips ----------------------------------------------------------------------------
 
 dtypes = st.sampled_from(["uint8", "int8", "int16", "int32", "float32", "float64"])
-arrays = dtypes.flatmap(
-    lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=6))
-)
+arrays = dtypes.flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=6)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -123,7 +122,8 @@ def test_round_trip_every_type_and_ndim(tmp_path: Path, array: np.ndarray, codec
     back = idxtool.read(path)
     assert back.dtype == array.dtype and back.shape == array.shape
     assert np.array_equal(back, array, equal_nan=array.dtype.kind == "f")
-    assert idxtool.open_idx(path).compression == {"": "raw", ".gz": "gzip", ".xz": "xz", ".bz2": "bz2"}[codec]
+    with idxtool.open_idx(path) as f:
+        assert f.compression == {"": "raw", ".gz": "gzip", ".xz": "xz", ".bz2": "bz2"}[codec]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -180,6 +180,7 @@ def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
 
 # -- broken files ---------------------------------------------------------------------------
 
+
 def idx_bytes(type_code: int = 0x08, shape: tuple[int, ...] = (2, 3), body: bytes | None = None) -> bytes:
     head = bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
     if body is None:
@@ -192,8 +193,14 @@ BROKEN = {
     "two bytes": (b"\x00\x00", "file is 2 bytes, shorter than an IDX magic number"),
     "bad magic": (b"\x01\x02\x08\x01" + b"\x00" * 8, "not an IDX file (magic starts with 01 02, expected 00 00)"),
     "unknown type": (idx_bytes(type_code=0x0A), "unknown IDX type code 0x0A"),
-    "short header": (bytes([0, 0, 8, 3]) + struct.pack(">I", 5), "header declares 3 dimensions but is cut short after 1"),
-    "short body": (idx_bytes(body=b"\x01" * 5), "body is shorter than the header says: 5 bytes, header declares 2 x 3 uint8 = 6 bytes"),
+    "short header": (
+        bytes([0, 0, 8, 3]) + struct.pack(">I", 5),
+        "header declares 3 dimensions but is cut short after 1",
+    ),
+    "short body": (
+        idx_bytes(body=b"\x01" * 5),
+        "body is shorter than the header says: 5 bytes, header declares 2 x 3 uint8 = 6 bytes",
+    ),
     "long body": (idx_bytes(body=b"\x01" * 7), "body is longer than the header says"),
 }
 

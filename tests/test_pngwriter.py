@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 import idxtool
-from idxtool import pngwriter
+from idxtool.formats.png import encoder as pngwriter
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -33,7 +33,7 @@ def test_real_digits_round_trip_and_verify(mnist_images: Path, tmp_path: Path) -
     x = idxtool.open_idx(mnist_images).chunks(200).__next__()
     paths = [str(tmp_path / f"{i}.png") for i in range(len(x))]
     pngwriter.write_batch(paths, x)
-    for path, image in zip(paths, x):
+    for path, image in zip(paths, x, strict=False):
         with Image.open(path) as im:
             im.verify()  # checks every chunk's CRC
         assert np.array_equal(np.asarray(Image.open(path)), image)

@@ -47,7 +47,11 @@ def test_quickstart_runs_as_written_in_a_fresh_venv(tmp_path: Path) -> None:
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(sys.prefix))
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", _readme_command("quickstart")],
-        cwd=checkout, env=env, capture_output=True, text=True, timeout=580,
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=580,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "100 x 28 x 28" in proc.stdout
@@ -59,8 +63,16 @@ def test_quickstart_runs_as_written_in_a_fresh_venv(tmp_path: Path) -> None:
 def test_sample_is_rebuilt_byte_for_byte(tmp_path: Path, shared: Path) -> None:
     """The embedded sample is exactly what tests/make_sample.py makes from the real files."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "make_sample.py"), "--source", str(shared / "mnist"), "--out", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(ROOT / "tests" / "make_sample.py"),
+            "--source",
+            str(shared / "mnist"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     shipped = ROOT / "idxtool" / "data" / "mnist-sample"

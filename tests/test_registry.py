@@ -13,20 +13,35 @@ from idxtool import registry
 from idxtool.errors import ManifestError, UnknownDatasetError
 
 CONTRACT_NAMES = [
-    "emnist-balanced", "emnist-byclass", "emnist-bymerge", "emnist-digits", "emnist-letters", "emnist-mnist",
-    "fashion-mnist", "kmnist", "mnist", "mnist-sample", "qmnist", "qmnist-nist",
+    "emnist-balanced",
+    "emnist-byclass",
+    "emnist-bymerge",
+    "emnist-digits",
+    "emnist-letters",
+    "emnist-mnist",
+    "fashion-mnist",
+    "kmnist",
+    "mnist",
+    "mnist-sample",
+    "qmnist",
+    "qmnist-nist",
 ]
-TSV_DATASET = {"mnist": ["mnist"], "fashion": ["fashion-mnist"], "kmnist": ["kmnist"], "qmnist": ["qmnist", "qmnist-nist"],
-               "emnist": [n for n in CONTRACT_NAMES if n.startswith("emnist-")]}
+TSV_DATASET = {
+    "mnist": ["mnist"],
+    "fashion": ["fashion-mnist"],
+    "kmnist": ["kmnist"],
+    "qmnist": ["qmnist", "qmnist-nist"],
+    "emnist": [n for n in CONTRACT_NAMES if n.startswith("emnist-")],
+}
 
-VALID = '''name = "tiny"
+VALID = """name = "tiny"
 urls = ["https://tiny.example/data"]
 [[files]]
 name = "t-images-idx3-ubyte.gz"
 split = "test"
 kind = "images"
 sha256 = "{h}"
-'''.replace("{h}", "a" * 64)
+""".replace("{h}", "a" * 64)
 
 
 def write_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, name: str = "user.toml") -> Path:
@@ -41,8 +56,11 @@ def test_every_contract_name_is_registered() -> None:
 
 
 def test_built_in_hashes_sizes_and_urls_are_exactly_as_published(shared: Path) -> None:
-    rows = [r for r in csv.reader((shared / "published-checksums.tsv").read_text().splitlines(), delimiter="\t")
-            if r and not r[0].startswith("#")]
+    rows = [
+        r
+        for r in csv.reader((shared / "published-checksums.tsv").read_text().splitlines(), delimiter="\t")
+        if r and not r[0].startswith("#")
+    ]
     checked = 0
     urls: dict[str, list[str]] = {}
     for family, name, url_text, md5, sha256, size in rows:
@@ -56,7 +74,11 @@ def test_built_in_hashes_sizes_and_urls_are_exactly_as_published(shared: Path) -
             if not entries:
                 continue
             (r,) = entries
-            assert (r.md5, r.sha256, r.size) == (md5, None if sha256 == "-" else sha256, None if size == "-" else int(size)), name
+            assert (r.md5, r.sha256, r.size) == (
+                md5,
+                None if sha256 == "-" else sha256,
+                None if size == "-" else int(size),
+            ), name
             assert sorted(ds.urls) == sorted(urls[family]), ds_name
             checked += 1
     assert checked == 4 + 4 + 4 + 4 + 2 + 6  # every published file, the archive once per EMNIST split
@@ -75,12 +97,20 @@ def test_classes_and_quirks() -> None:
     assert fashion.classes is not None and fashion.classes[0] == "T-shirt/top" and fashion.classes[9] == "Ankle boot"
     assert registry.get("kmnist").classes == ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
     counts = {n: len(registry.get(n).classes or ()) for n in CONTRACT_NAMES if n.startswith("emnist-")}
-    assert counts == {"emnist-balanced": 47, "emnist-byclass": 62, "emnist-bymerge": 47, "emnist-digits": 10,
-                      "emnist-letters": 26, "emnist-mnist": 10}
+    assert counts == {
+        "emnist-balanced": 47,
+        "emnist-byclass": 62,
+        "emnist-bymerge": 47,
+        "emnist-digits": 10,
+        "emnist-letters": 26,
+        "emnist-mnist": 10,
+    }
     letters = registry.get("emnist-letters")
     assert (letters.label_offset, letters.transpose, letters.classes[:2]) == (1, True, ("a", "b"))  # type: ignore[index]
     assert registry.get("emnist-balanced").classes[36:] == tuple("abdefghnqrt")  # type: ignore[index]
-    assert [n for n in CONTRACT_NAMES if registry.get(n).transpose] == [n for n in CONTRACT_NAMES if n.startswith("emnist-")]
+    assert [n for n in CONTRACT_NAMES if registry.get(n).transpose] == [
+        n for n in CONTRACT_NAMES if n.startswith("emnist-")
+    ]
     assert registry.get("qmnist").label_column == 0 and registry.get("mnist").label_column is None
     for name in CONTRACT_NAMES:
         ds = registry.get(name)
@@ -145,26 +175,44 @@ def test_a_user_manifest_replaces_a_built_in_and_folders_work(tmp_path: Path, mo
     ("text", "error"),
     [
         ('name = "x"\nname = "y"\n', "invalid TOML: Cannot overwrite a value (at line 2, column 11)"),
-        (VALID.replace('sha256 = "' + "a" * 64 + '"', ""),
-         "files[0].sha256: missing (required; for a file published with an md5 only, set md5_only = true)"),
+        (
+            VALID.replace('sha256 = "' + "a" * 64 + '"', ""),
+            "files[0].sha256: missing (required; for a file published with an md5 only, set md5_only = true)",
+        ),
         (VALID.replace("a" * 64, "abc"), "files[0].sha256: expected 64 hex digits, got 'abc'"),
         (VALID.replace("sha256 =", "sha265 ="), "files[0].sha265: unknown key (did you mean 'sha256'?)"),
-        (VALID.replace('kind = "images"', 'kind = "pictures"'),
-         "files[0].kind: expected one of images, labels, archive, other, got 'pictures'"),
-        (VALID.replace('name = "t-images', 'name = "../t-images'),
-         "files[0].name: must be a plain file name without folders, got '../t-images-idx3-ubyte.gz'"),
-        (VALID.replace('urls = ["https://tiny.example/data"]', 'urls = ["ftp://tiny.example/"]'),
-         "urls[0]: expected an http/https/file/package URL, got 'ftp://tiny.example/'"),
-        (VALID.replace('urls = ["https://tiny.example/data"]', "urls = 3"), "urls: expected a list of strings, got int 3"),
-        (VALID.replace('name = "tiny"', 'name = "_archives"'),
-         "name: must be letters, digits, '.', '_' or '-' (not first), got '_archives'"),
-        (VALID + 'archive = "gzip.zip"\nmember = "gzip/x.gz"\n', "files[0].archive: no file of kind \"archive\" is named 'gzip.zip'"),
+        (
+            VALID.replace('kind = "images"', 'kind = "pictures"'),
+            "files[0].kind: expected one of images, labels, archive, other, got 'pictures'",
+        ),
+        (
+            VALID.replace('name = "t-images', 'name = "../t-images'),
+            "files[0].name: must be a plain file name without folders, got '../t-images-idx3-ubyte.gz'",
+        ),
+        (
+            VALID.replace('urls = ["https://tiny.example/data"]', 'urls = ["ftp://tiny.example/"]'),
+            "urls[0]: expected an http/https/file/package URL, got 'ftp://tiny.example/'",
+        ),
+        (
+            VALID.replace('urls = ["https://tiny.example/data"]', "urls = 3"),
+            "urls: expected a list of strings, got int 3",
+        ),
+        (
+            VALID.replace('name = "tiny"', 'name = "_archives"'),
+            "name: must be letters, digits, '.', '_' or '-' (not first), got '_archives'",
+        ),
+        (
+            VALID + 'archive = "gzip.zip"\nmember = "gzip/x.gz"\n',
+            "files[0].archive: no file of kind \"archive\" is named 'gzip.zip'",
+        ),
         (VALID + "size = -1\n", "files[0].size: must not be negative, got -1"),
-        (VALID + 'md5_only = true\n', "files[0].md5: missing (md5_only = true needs an md5)"),
+        (VALID + "md5_only = true\n", "files[0].md5: missing (md5_only = true needs an md5)"),
         (VALID.replace('split = "test"\n', ""), 'files[0].split: missing (required for kind = "images")'),
     ],
 )
-def test_a_broken_manifest_names_the_file_and_the_key(text: str, error: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_manifest_names_the_file_and_the_key(
+    text: str, error: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_registry(tmp_path, monkeypatch, text)
     with pytest.raises(ManifestError) as info:
         registry.get("tiny")
@@ -174,7 +222,7 @@ def test_a_broken_manifest_names_the_file_and_the_key(text: str, error: str, tmp
 
 
 def test_a_family_manifest_shares_keys_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = '''family = "fam"
+    text = """family = "fam"
 urls = ["https://f.example/"]
 license = "MIT"
 [[files]]
@@ -198,11 +246,13 @@ split = "train"
 kind = "images"
 archive = "all.zip"
 member = "all/../b-images.gz"
-'''.replace("{h}", "b" * 64)
+""".replace("{h}", "b" * 64)
     path = write_registry(tmp_path, monkeypatch, text)
     with pytest.raises(ManifestError) as info:
         registry.names()
-    assert str(info.value) == f"{path}: datasets[1].files[1].member: must be a relative path inside the archive, got 'all/../b-images.gz'"
+    assert str(info.value) == (
+        f"{path}: datasets[1].files[0].member: must be a relative path inside the archive, got 'all/../b-images.gz'"
+    )
     path.write_text(text.replace("all/../b-images.gz", "all/b-images.gz"))
     a, b = registry.get("fam-a"), registry.get("fam-b")
     assert (a.family, a.license, b.license) == ("fam", "MIT", "CC0")

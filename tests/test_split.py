@@ -11,21 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import idxtool
-from idxtool.errors import DataError, OutputExistsError, UsageError
-from idxtool.pairs import PairPaths
+from idxtool.errors import DataError, OutputExistsError, ParameterError, UsageError
+from idxtool.model import SplitFiles
 from idxtool.split import apportion, assign, split
 
 
 @pytest.fixture
-def pair(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> PairPaths:
+def pair(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> SplitFiles:
     """2,000 real MNIST test records as a gzip IDX pair."""
     images = idxtool.write(tmp_path / "in" / "t-images-idx3-ubyte.gz", idxtool.read(mnist_images)[:2000])
     labels = idxtool.write(tmp_path / "in" / "t-labels-idx1-ubyte.gz", idxtool.read(mnist_labels)[:2000])
-    return PairPaths(images, labels)
+    return SplitFiles(images, labels)
 
 
 def records(images: np.ndarray, labels: np.ndarray) -> list[str]:
-    return sorted(hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest() for x, y in zip(images, labels))
+    return sorted(hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest() for x, y in zip(images, labels, strict=False))
 
 
 @given(st.lists(st.integers(0, 500), min_size=1, max_size=12), st.lists(st.integers(1, 50), min_size=2, max_size=4))
@@ -44,11 +44,16 @@ def test_apportion_has_exact_margins_and_fair_shares(counts: list[int], weights:
     assert np.all(np.abs(table[:, 0] - np.array(counts) * sizes[0] / total) < 1)
 
 
-def test_ratio_split_is_stratified_lossless_and_ordered(pair: PairPaths, tmp_path: Path) -> None:
+def test_ratio_split_is_stratified_lossless_and_ordered(pair: SplitFiles, tmp_path: Path) -> None:
     result = split(pair, tmp_path / "out", ratio=0.9)
     assert result.counts == {"train": 1800, "val": 200}
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "val-images-idx3-ubyte.gz", "val-labels-idx1-ubyte.gz"]
+    names = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith("."))
+    assert names == [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "val-images-idx3-ubyte.gz",
+        "val-labels-idx1-ubyte.gz",
+    ]
     x, y = idxtool.read(pair.images), idxtool.read(pair.labels)
     tx, ty = idxtool.read(tmp_path / "out" / names[0]), idxtool.read(tmp_path / "out" / names[1])
     vx, vy = idxtool.read(tmp_path / "out" / names[2]), idxtool.read(tmp_path / "out" / names[3])
@@ -61,7 +66,7 @@ def test_ratio_split_is_stratified_lossless_and_ordered(pair: PairPaths, tmp_pat
     assert idxtool.open_idx(tmp_path / "out" / names[0]).compression == "gzip"
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(pair: PairPaths, tmp_path: Path) -> None:
+def test_same_seed_same_bytes_other_seed_other_bytes(pair: SplitFiles, tmp_path: Path) -> None:
     def digest(out: Path) -> list[bytes]:
         return [p.read_bytes() for p in sorted(out.iterdir())]
 
@@ -75,7 +80,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(pair: PairPaths, tmp_path: 
 def test_sizes_names_and_types_are_kept(qmnist_int_labels: Path, tmp_path: Path) -> None:
     labels = idxtool.read(qmnist_int_labels)[:300]
     images = np.arange(300 * 4, dtype=np.int16).reshape(300, 2, 2)
-    src = PairPaths(idxtool.write(tmp_path / "i.idx", images), idxtool.write(tmp_path / "l.idx.xz", labels))
+    src = SplitFiles(idxtool.write(tmp_path / "i.idx", images), idxtool.write(tmp_path / "l.idx.xz", labels))
     result = split(src, tmp_path / "o", sizes=[200, 60, 40], names=["a", "b", "c"])
     assert result.counts == {"a": 200, "b": 60, "c": 40}
     b_images = idxtool.read(tmp_path / "o" / "b-images-idx3-short")
@@ -85,49 +90,52 @@ def test_sizes_names_and_types_are_kept(qmnist_int_labels: Path, tmp_path: Path)
     assert np.array_equal(b_labels, labels[positions])  # each image keeps its own label row
 
 
-def test_unstratified_and_unlabelled(pair: PairPaths, tmp_path: Path) -> None:
+def test_unstratified_and_unlabelled(pair: SplitFiles, tmp_path: Path) -> None:
     labels = idxtool.read(pair.labels)
-    a, b = assign(labels, [1000, 1000], 0, True), assign(labels, [1000, 1000], 0, False)
+    a, b = assign(labels, [1000, 1000], 0, stratify=True), assign(labels, [1000, 1000], 0, stratify=False)
     assert not np.array_equal(a, b)
-    result = split(PairPaths(pair.images), tmp_path / "o", ratio=0.5)
+    result = split(SplitFiles(pair.images), tmp_path / "o", ratio=0.5)
     assert result.counts == {"train": 1000, "val": 1000}
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["train-images-idx3-ubyte.gz", "val-images-idx3-ubyte.gz"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")) == [
+        "train-images-idx3-ubyte.gz",
+        "val-images-idx3-ubyte.gz",
+    ]
 
 
-def test_per_class_subset(pair: PairPaths, tmp_path: Path) -> None:
-    result = split(pair, tmp_path / "o", per_class_n=8)
+def test_per_class_subset(pair: SplitFiles, tmp_path: Path) -> None:
+    result = split(pair, tmp_path / "o", per_class=8)
     assert result.counts == {"subset": 80, "rest": 1920}
     y = idxtool.read(tmp_path / "o" / "subset-labels-idx1-ubyte.gz")
     assert np.bincount(y).tolist() == [8] * 10
-    with pytest.raises(DataError, match="class 5 has 2 records, fewer than --per-class 3"):
-        src = PairPaths(
+    with pytest.raises(DataError, match="class 5 has 2 records, fewer than per_class=3"):
+        src = SplitFiles(
             idxtool.write(tmp_path / "x", np.zeros((8, 2, 2), np.uint8)),
             idxtool.write(tmp_path / "y", np.array([0, 0, 0, 5, 5, 1, 1, 1], np.uint8)),
         )
-        split(src, tmp_path / "p", per_class_n=3)
+        split(src, tmp_path / "p", per_class=3)
 
 
-def test_errors_leave_nothing(pair: PairPaths, tmp_path: Path, mnist_labels: Path) -> None:
+def test_errors_leave_nothing(pair: SplitFiles, tmp_path: Path, mnist_labels: Path) -> None:
     out = tmp_path / "o"
     cases = [
-        (dict(ratio=1.5), UsageError, "--ratio 1.5: must be between 0 and 1"),
-        (dict(sizes=[1000, 900]), UsageError, "--sizes 1000,900 add up to 1,900, but the input has 2,000 records"),
-        (dict(sizes=[500, 500, 500, 500]), UsageError, "4 parts need --names"),
-        (dict(ratio=0.5, names=["a", "a"]), UsageError, "--names: a,a repeats a name"),
-        (dict(ratio=0.5, sizes=[1, 1]), UsageError, "--ratio and --sizes cannot be combined"),
-        (dict(), UsageError, "give one of --ratio, --sizes or --per-class"),
+        (dict(ratio=1.5), ParameterError, "ratio=1.5 must be between 0 and 1"),
+        (dict(sizes=[1000, 900]), ValueError, "sizes=[1000, 900] add up to 1,900, but the input has 2,000 records"),
+        (dict(sizes=[500, 500, 500, 500]), UsageError, "names=None must name the 4 parts"),
+        (dict(ratio=0.5, names=["a", "a"]), UsageError, "names=['a', 'a'] repeats a name"),
+        (dict(ratio=0.5, sizes=[1, 1]), UsageError, "ratio and sizes cannot be combined"),
+        (dict(), UsageError, "give one of ratio, sizes or per_class"),
     ]
     for kwargs, error, message in cases:
-        with pytest.raises(error, match=message.replace("(", r"\(")):
+        with pytest.raises(error, match=message.replace("(", r"\(").replace("[", r"\[")):
             split(pair, out, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="has 2,000 records but .* has 10,000 labels"):
-        split(PairPaths(pair.images, mnist_labels), out, ratio=0.5)
+        split(SplitFiles(pair.images, mnist_labels), out, ratio=0.5)
     with pytest.raises(DataError, match="which is a labels file, not images"):
-        split(PairPaths(pair.labels), out, ratio=0.5)
+        split(SplitFiles(pair.labels), out, ratio=0.5)
     assert not out.exists()
 
 
-def test_existing_parts_need_force(pair: PairPaths, tmp_path: Path) -> None:
+def test_existing_parts_need_force(pair: SplitFiles, tmp_path: Path) -> None:
     split(pair, tmp_path / "o", ratio=0.5)
     before = (tmp_path / "o" / "val-labels-idx1-ubyte.gz").read_bytes()
     with pytest.raises(OutputExistsError, match="train-images-idx3-ubyte.gz: already exists"):
@@ -137,10 +145,10 @@ def test_existing_parts_need_force(pair: PairPaths, tmp_path: Path) -> None:
     assert (tmp_path / "o" / "val-labels-idx1-ubyte.gz").read_bytes() != before
 
 
-def test_corrupt_input_halfway_leaves_nothing(pair: PairPaths, tmp_path: Path) -> None:
+def test_corrupt_input_halfway_leaves_nothing(pair: SplitFiles, tmp_path: Path) -> None:
     data = pair.images.read_bytes()
     truncated = tmp_path / "cut-images.gz"
     truncated.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(idxtool.InvalidIdxError, match="compressed stream is truncated"):
-        split(PairPaths(truncated, pair.labels), tmp_path / "o", ratio=0.5)
+        split(SplitFiles(truncated, pair.labels), tmp_path / "o", ratio=0.5)
     assert not (tmp_path / "o").exists()

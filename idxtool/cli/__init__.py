@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from .._version import __version__
 from ..errors import IdxError
 
 #: command name -> "module:attribute", imported only when the command runs or is listed.
@@ -40,14 +41,17 @@ class IdxGroup(click.Group):
             return None
         module, attr = COMMANDS[name].split(":")
         command = getattr(importlib.import_module(module), attr)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{COMMANDS[name]} is not a click command")
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except IdxError as exc:
-            _fail(ctx, str(exc), exc.exit_code)
+            from .options import remedy
+
+            _fail(ctx, remedy(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", 130)
         except BrokenPipeError:
@@ -61,7 +65,7 @@ class IdxGroup(click.Group):
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     settings = ctx.find_object(Settings)
-    if settings is not None and settings.verbose:
+    if settings is not None and settings.verbose and sys.exc_info()[0] is not None:
         traceback.print_exc(file=sys.stderr)
     click.echo(f"Error: {message}", err=True)
     ctx.exit(code)
@@ -69,31 +73,27 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
 
 def fail_many(ctx: click.Context, errors: list[IdxError]) -> None:
     """Print one ``Error:`` line per failure and exit with the most severe code."""
+    from .options import remedy
+
     for exc in errors[:-1]:
-        click.echo(f"Error: {exc}", err=True)
-    _fail(ctx, str(errors[-1]), max(e.exit_code for e in errors))
+        click.echo(f"Error: {remedy(exc)}", err=True)
+    _fail(ctx, remedy(errors[-1]), max(e.exit_code for e in errors))
 
 
 class Settings:
     """Global options every command can read with ``click.get_current_context().find_object``."""
 
-    def __init__(self, quiet: bool = False, verbose: int = 0) -> None:
+    def __init__(self, *, quiet: bool = False, verbose: int = 0) -> None:
         self.quiet = quiet
         self.verbose = verbose
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 @click.group(cls=IdxGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=None, package_name="idxtool", prog_name="idxtool", message="%(prog)s %(version)s")
+@click.version_option(version=__version__, prog_name="idxtool", message="%(prog)s %(version)s")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and --json output).")
 @click.option("-v", "--verbose", count=True, help="Say more: retries, timings; tracebacks on errors.")
 @click.pass_context
-def main(ctx: click.Context, quiet: bool, verbose: int) -> None:
+def main(ctx: click.Context, *, quiet: bool, verbose: int) -> None:
     """Fetch, verify, inspect and convert IDX datasets (MNIST and family).
 
     Exit codes: 0 success, 1 invalid or corrupt data, 2 usage error,

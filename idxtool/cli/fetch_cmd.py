@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,60 +11,71 @@ from ..errors import DownloadError
 from .complete import dataset_names
 from .render import emit_json, progress, settings
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ..fetch import FetchReport, FileResult
+
+
+class _Task:
+    """One file's bar: a rich task updated from whichever thread downloads the file."""
+
+    def __init__(self, bars: _Bars, task_id: TaskID) -> None:
+        self.bars, self.task_id = bars, task_id
+
+    def update(self, done: int, total: int | None = None) -> None:
+        with self.bars.lock:
+            if total is None:
+                self.bars.bar.update(self.task_id, completed=done)
+            else:
+                self.bars.bar.update(self.task_id, completed=done, total=total)
+
+    def close(self) -> None:
+        with self.bars.lock:
+            self.bars.bar.stop_task(self.task_id)
+
 
 class _Bars:
-    """Adapts the core's plain progress callable to rich bars (one per file), thread-safe."""
+    """A ProgressFactory on rich bars: one bar per file, safe from worker threads."""
 
-    def __init__(self, bar: Any) -> None:
+    def __init__(self, bar: Progress) -> None:
         self.bar = bar
-        self.tasks: dict[str, Any] = {}
         self.lock = threading.Lock()
 
-    def __call__(self, key: str, done: int, total: int | None) -> None:
+    def __call__(self, description: str, total: int | None, unit: str) -> _Task:
         with self.lock:
-            if key not in self.tasks:
-                self.tasks[key] = self.bar.add_task(key, total=total)
-            self.bar.update(self.tasks[key], completed=done, total=total)
-
-
-def _logger(bar: Any) -> Any:
-    """A log callable for the core that works from worker threads (no click context there).
-
-    While bars are live, lines go through their console so they print above the bars.
-    """
-    quiet, verbose = settings().quiet, settings().verbose
-    lock = threading.Lock()
-
-    def emit(message: str, level: int) -> None:
-        if quiet or verbose < level:
-            return
-        with lock:
-            if bar is not None:
-                bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
-            else:
-                click.echo(message, err=True)
-
-    return emit
+            return _Task(self, self.bar.add_task(description, total=total))
 
 
 @click.command("fetch")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=dataset_names)
 @click.option(
-    "--dir", "dir_", type=click.Path(file_okay=False),
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
     help="Cache root (default: IDXTOOL_HOME, else the user cache folder). Files go to DIR/NAME/.",
 )
 @click.option(
-    "--mirror", "mirrors", multiple=True, metavar="URL",
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="URL",
     help="Base URL (http, https or file) that replaces the manifests' sources; repeat to try several in order. "
     "Default: IDXTOOL_MIRROR (space-separated).",
 )
 @click.option("--force", is_flag=True, help="Download again even when the files are present and verified.")
 @click.option(
-    "-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True,
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
     help="Files of a dataset downloaded in parallel.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object naming every file with its status.")
-def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...], force: bool, jobs: int, as_json: bool) -> None:
+def fetch_cmd(
+    *, names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...], force: bool, jobs: int, as_json: bool
+) -> None:
     """Download datasets into the cache, verified by size and hash.
 
     Files already present and verified are not downloaded again (no network request).
@@ -85,7 +96,6 @@ def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...]
             force=force,
             jobs=jobs,
             progress=_Bars(bar) if bar is not None else None,
-            log=_logger(bar),
         )
     if as_json:
         emit_json({"root": str(report.root), "files": [r.to_json() for r in report.results]})
@@ -98,9 +108,9 @@ def fetch_cmd(names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...]
         raise DownloadError(errors[-1])
 
 
-def _summary(report: Any) -> None:
+def _summary(report: FetchReport) -> None:
     verbose = settings().verbose
-    by_dataset: dict[str, list[Any]] = {}
+    by_dataset: dict[str, list[FileResult]] = {}
     for r in report.results:
         by_dataset.setdefault(r.dataset, []).append(r)
     for name, results in by_dataset.items():

@@ -20,27 +20,29 @@ def describe(name: str, dir: str | None) -> dict[str, Any]:
     files = []
     for r in ds.files:
         path = cache.path_of(ds, r, base)
-        files.append({
-            "name": r.name,
-            "split": r.split,
-            "kind": r.kind,
-            "size": r.size,
-            "sha256": r.sha256,
-            "md5": r.md5,
-            "idx_sha256": r.idx_sha256,
-            "md5_only": r.md5_only,
-            "archive": r.archive,
-            "member": r.member,
-            "urls": [] if r.extracted else sources(ds, r, mirrors_from_env()),
-            "path": str(path),
-            "cached": path.is_file(),
-        })
+        files.append(
+            {
+                "name": r.name,
+                "split": r.split,
+                "kind": r.kind,
+                "size": r.size,
+                "sha256": r.sha256,
+                "md5": r.md5,
+                "idx_sha256": r.idx_sha256,
+                "md5_only": r.md5_only,
+                "archive": r.archive,
+                "member": r.member,
+                "urls": [] if r.extracted else sources(ds, r, mirrors_from_env()),
+                "path": str(path),
+                "cached": path.is_file(),
+            }
+        )
     return {
         "name": ds.name,
         "description": ds.description,
         "splits": ds.splits,
         "classes": list(ds.classes) if ds.classes else None,
-        **{k: list(v) for k, v in ds.extras.items() if v is not None},
+        **{k: list(v) for k, v in ds.extras.items()},
         "transpose": ds.transpose,
         "label_offset": ds.label_offset,
         "label_column": ds.label_column,
@@ -90,7 +92,8 @@ def _render(doc: dict[str, Any]) -> None:
         if f["sha256"]:
             console.print(f"    sha256      {f['sha256']}", markup=False)
         if f["md5"]:
-            console.print(f"    md5         {f['md5']}" + ("  (md5 only: no sha256 published)" if f["md5_only"] else ""), markup=False)
+            only = "  (md5 only: no sha256 published)" if f["md5_only"] else ""
+            console.print(f"    md5         {f['md5']}{only}", markup=False)
         if f["idx_sha256"]:
             console.print(f"    idx_sha256  {f['idx_sha256']}  (decompressed payload)", markup=False)
         if f["archive"]:
@@ -108,9 +111,14 @@ def _render(doc: dict[str, Any]) -> None:
 
 @click.command("info")
 @click.argument("name", shell_complete=dataset_names)
-@click.option("--dir", "dir_", type=click.Path(file_okay=False), help="Cache root to report on (default: IDXTOOL_HOME, else the user cache folder).")
+@click.option(
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
+    help="Cache root to report on (default: IDXTOOL_HOME, else the user cache folder).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def info_cmd(name: str, dir_: str | None, as_json: bool) -> None:
+def info_cmd(*, name: str, dir_: str | None, as_json: bool) -> None:
     """Show one dataset: files, sizes, hashes, URLs, classes, license, cache state.
 
     URLs reflect IDXTOOL_MIRROR when it is set.
@@ -120,4 +128,3 @@ def info_cmd(name: str, dir_: str | None, as_json: bool) -> None:
         emit_json(doc)
     elif not settings().quiet:
         _render(doc)
-

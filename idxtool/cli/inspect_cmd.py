@@ -2,74 +2,103 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..describe import describe_or_error
-from ..errors import IdxError, InputNotFoundError
-from ..idx import IdxFile
+from ..errors import IdxError
+from ..model import LabelInfo
+from ..selection import Selection
+from ..sources import DatasetRef, Source, Stdin
 from . import fail_many
-from .complete import dataset_or_path
-from .render import emit_json, human_bytes, stdout_console
+from .options import DATA, dir_option
+from .render import Bars, emit_json, human_bytes, stdout_console
 
 
-def _expand(targets: tuple[str, ...]) -> tuple[list[str], list[str] | None]:
-    """Paths stay paths; a registered dataset name becomes its files (fetched if missing).
+@dataclass(frozen=True)
+class _Item:
+    """One IDX file to describe: where it is, which records are meant, and what labels mean."""
 
-    Also returns the class names by label value when a dataset was named.
-    """
-    paths: list[str] = []
-    classes: list[str] | None = None
+    source: Path | Stdin
+    selection: Selection | None = None
+    classes: tuple[str, ...] | None = None
+    fields: tuple[str, ...] | None = None
+
+
+def _expand(targets: tuple[Source, ...], dir_: str | None) -> list[_Item]:
+    """Paths stay paths; a dataset (or one split of it) becomes its files, fetched if missing."""
+    from ..loading import input_files
+
+    items: list[_Item] = []
     for target in targets:
-        if Path(target).exists() or "/" in target or "." in Path(target).name:
-            paths.append(target)
+        if not isinstance(target, DatasetRef):
+            items.append(_Item(target))
             continue
-        try:
-            from ..fetch import local_splits
-            from ..registry import get
-        except ImportError:  # pragma: no cover - registry not installed
-            paths.append(target)
-            continue
-        dataset = get(target)
-        if dataset.classes:
-            classes = [""] * dataset.label_offset + list(dataset.classes)
-        for images, labels in local_splits(target).values():
-            paths.append(str(images))
-            if labels is not None:
-                paths.append(str(labels))
-    return paths, classes
+        with Bars("bytes", transient=True) as bars:
+            files, info = input_files([target], dir_, progress=bars)
+        classes = _classes(info)
+        for split in files.values():
+            for path in (split.images, split.labels):
+                if path is not None:
+                    items.append(_Item(path, split.selection, classes, info.label_fields))
+    return items
+
+
+def _classes(info: LabelInfo) -> tuple[str, ...] | None:
+    if not info.classes:
+        return None
+    return ("",) * info.label_offset + tuple(info.classes)
 
 
 @click.command("inspect")
-@click.argument("targets", metavar="PATH...", nargs=-1, required=True, shell_complete=dataset_or_path)
+@click.argument("targets", metavar="PATH...", nargs=-1, required=True, type=DATA)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (a list for several paths).")
 @click.option("--stats", is_flag=True, help="Stream min/max/mean/std; value counts for 1-D integer files.")
 @click.option(
-    "--show", "show", type=int, multiple=True, metavar="N",
+    "--show",
+    "show",
+    type=int,
+    multiple=True,
+    metavar="N",
     help="Render record N (images in the terminal; with its label when a labels file is given). Repeatable.",
 )
+@dir_option
 @click.pass_context
-def inspect_cmd(ctx: click.Context, targets: tuple[str, ...], as_json: bool, stats: bool, show: tuple[int, ...]) -> None:
+def inspect_cmd(
+    ctx: click.Context,
+    *,
+    targets: tuple[Source, ...],
+    as_json: bool,
+    stats: bool,
+    show: tuple[int, ...],
+    dir_: str | None,
+) -> None:
     """Show what IDX files hold: type, shape, compression, sizes, body check.
 
-    PATH is any IDX file (raw, .gz, .xz or .bz2, told by content) or a registered
-    dataset name. Exits 1 if any file is invalid, naming it.
+    PATH is any IDX file (raw, .gz, .xz or .bz2, told by content; - reads standard
+    input), a registered dataset name, or NAME:SPLIT[START:STOP]. Exits 1 if any file
+    is invalid, naming it.
     """
-    paths, classes = _expand(targets)
-    reports = [describe_or_error(p, stats=stats) for p in paths]
+    from ..describe import describe
+
+    items = _expand(targets, dir_)
+    reports: list[dict[str, Any]] = []
     errors: list[IdxError] = []
-    for report in reports:
-        if "error" in report:
-            cls = InputNotFoundError if report["exit_code"] == 2 else IdxError
-            errors.append(cls(report["error"]))
+    for item in items:
+        try:
+            reports.append(describe(item.source, stats=stats, selection=item.selection, fields=item.fields))
+        except IdxError as exc:
+            reports.append({"path": str(item.source), "error": str(exc), "body_ok": False})
+            errors.append(exc)
     if show:
         labels = _labels_file(reports)
-        for report in reports:
+        classes = next((i.classes for i in items if i.classes), None)
+        for item, report in zip(items, reports, strict=True):
             if "error" not in report and report is not labels:
                 try:
-                    report["show"] = [_record(report, n, labels, classes) for n in show]
+                    report["show"] = [_record(item, report, n, labels, classes) for n in show]
                 except IdxError as exc:
                     errors.append(exc)
     if as_json:
@@ -83,21 +112,31 @@ def inspect_cmd(ctx: click.Context, targets: tuple[str, ...], as_json: bool, sta
 def _labels_file(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
     """A 1-D integer file among the inputs, taken as the labels of the other files."""
     for report in reports:
-        if report.get("ndim") == 1 and report.get("dtype", "").startswith(("uint", "int")):
-            if any(r is not report and r.get("records") == report["records"] for r in reports):
-                return report
+        labels_like = report.get("ndim") == 1 and report.get("dtype", "").startswith(("uint", "int"))
+        if labels_like and any(r is not report and r.get("records") == report["records"] for r in reports):
+            return report
     return None
 
 
 def _record(
-    report: dict[str, Any], index: int, labels: dict[str, Any] | None, classes: list[str] | None
+    item: _Item, report: dict[str, Any], index: int, labels: dict[str, Any] | None, classes: tuple[str, ...] | None
 ) -> dict[str, Any]:
-    with IdxFile(report["path"]) as f:
-        data = f.record(index)
-    shown: dict[str, Any] = {"index": index % report["records"], "data": data}
+    from ..errors import RecordIndexError
+    from ..idx import open_idx
+
+    if isinstance(item.source, Stdin):
+        raise RecordIndexError("-: standard input can be read once; save it to a file to show records")
+    count, first = report["records"], report.get("first_record", 0)
+    if not -count <= index < count:
+        raise RecordIndexError(f"{item.source}: record {index} out of range (file has {count:,} records)")
+    at = first + index % count
+    with open_idx(item.source) as f:
+        data = f.record(at)
+    shown: dict[str, Any] = {"index": index % count, "data": data}
     if labels is not None and labels["records"] == report["records"]:
-        with IdxFile(labels["path"]) as f:
-            label = int(f.record(index))
+        with open_idx(labels["path"]) as f:
+            value = f.record(labels.get("first_record", 0) + index % count)
+        label = int(value if value.ndim == 0 else value[0])
         shown["label"] = label
         if classes and 0 <= label < len(classes) and classes[label]:
             shown["class"] = classes[label]
@@ -119,8 +158,14 @@ def _render(reports: list[dict[str, Any]]) -> None:
         table.add_row("type", f"{report['dtype']} ({report['type_code']})")
         table.add_row("dimensions", " x ".join(map(str, shape)) or "scalar")
         table.add_row("records", f"{report['records']:,}")
+        if "selection" in report:
+            table.add_row(
+                "selection",
+                f"{report['selection']} (records {report['first_record']:,} to {report['first_record'] + report['records'] - 1:,} of the file)",
+            )
         table.add_row("raw size", f"{human_bytes(report['raw_size'])} ({report['raw_size']:,} bytes)")
-        table.add_row("on disk", f"{human_bytes(report['size_on_disk'])} ({report['size_on_disk']:,} bytes)")
+        if report["size_on_disk"] is not None:
+            table.add_row("on disk", f"{human_bytes(report['size_on_disk'])} ({report['size_on_disk']:,} bytes)")
         table.add_row("body", "ok, matches the header")
         if "stats" in report:
             s = report["stats"]

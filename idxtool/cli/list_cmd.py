@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from .render import emit_json, human_bytes, settings, stdout_console
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def _cached_state(ds: Any, base: Any) -> str:
+    from ..registry import Dataset
+
+
+def _cached_state(ds: Dataset, base: Path) -> str:
     from .. import cache
 
     wanted = [r for r in ds.files if r.kind != "archive"]
@@ -17,7 +22,7 @@ def _cached_state(ds: Any, base: Any) -> str:
     return "complete" if present == len(wanted) else "partial" if present else "absent"
 
 
-def describe(ds: Any, base: Any) -> dict[str, Any]:
+def describe(ds: Dataset, base: Path) -> dict[str, Any]:
     """The list --json entry of one dataset."""
     return {
         "name": ds.name,
@@ -36,7 +41,7 @@ def describe(ds: Any, base: Any) -> dict[str, Any]:
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of datasets instead of a table.")
-def list_cmd(as_json: bool) -> None:
+def list_cmd(*, as_json: bool) -> None:
     """List the registered datasets (built-in and from IDXTOOL_REGISTRY).
 
     Shows each dataset's splits, classes, download size, license, and whether it is
@@ -55,7 +60,8 @@ def list_cmd(as_json: bool) -> None:
 
     table = Table(box=None, pad_edge=False)
     for column in ("Name", "Splits", "Classes", "Download", "Cached", "License"):
-        table.add_column(column, justify="right" if column in ("Classes", "Download") else "left", no_wrap=column != "License")
+        justify: Literal["left", "right"] = "right" if column in ("Classes", "Download") else "left"
+        table.add_column(column, justify=justify, no_wrap=column != "License")
     for row in rows:
         table.add_row(
             row["name"],

@@ -17,7 +17,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
-def half_blocks(image: np.ndarray, color: bool) -> Text:
+def half_blocks(image: np.ndarray, *, color: bool) -> Text:
     """Two pixel rows per text line: '▀' with fg = upper pixel, bg = lower pixel.
 
     Without colour, each cell is ' ', '▀', '▄' or '█' by a threshold at mid grey.
@@ -26,8 +26,8 @@ def half_blocks(image: np.ndarray, color: bool) -> Text:
     if gray.shape[0] % 2:
         gray = np.vstack([gray, np.zeros((1, gray.shape[1]), np.uint8)])
     text = Text()
-    for top, bottom in zip(gray[0::2], gray[1::2]):
-        for up, down in zip(top.tolist(), bottom.tolist()):
+    for top, bottom in zip(gray[0::2], gray[1::2], strict=True):
+        for up, down in zip(top.tolist(), bottom.tolist(), strict=True):
             if color:
                 text.append("▀", style=f"rgb({up},{up},{up}) on rgb({down},{down},{down})")
             else:

@@ -6,6 +6,7 @@ logs. Colour and bars appear only on a terminal, never with NO_COLOR or --quiet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -143,7 +144,7 @@ def show_progress() -> bool:
 
 
 @contextmanager
-def progress(unit: str = "items", transient: bool = False) -> Iterator[Progress | None]:
+def progress(unit: str = "items", *, transient: bool = False) -> Iterator[Progress | None]:
     """A rich Progress on stderr with rate and ETA, or None when bars must not show.
 
     ``unit="bytes"`` shows sizes and transfer speed (downloads); anything else shows
@@ -201,3 +202,61 @@ def human_bytes(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"  # pragma: no cover
+
+
+class _Task:
+    """One rich task behind the library's Progress protocol."""
+
+    def __init__(self, bars: Bars, task: Any) -> None:
+        self.bars, self.task = bars, task
+
+    def update(self, done: int, total: int | None = None) -> None:
+        self.bars.update(self.task, done, total)
+
+    def close(self) -> None:
+        """Tasks stay on screen until the bars end (transient bars vanish then)."""
+
+
+class _Nothing:
+    def update(self, done: int, total: int | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Bars:
+    """The library's ProgressFactory as rich bars on stderr, started by the first task.
+
+    Starting late matters: the PNG writer forks its worker processes first, and a bar's
+    refresh thread should not exist when it does. Thread-safe (downloads report from
+    worker threads). Use as a context manager; off a terminal it shows nothing.
+    """
+
+    def __init__(self, unit: str = "items", *, transient: bool = False) -> None:
+        self.unit, self.transient = unit, transient
+        self.stack = contextlib.ExitStack()
+        self.bar: Any = None
+        self.off = not show_progress()
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+
+    def __call__(self, description: str, total: int | None, unit: str) -> _Task | _Nothing:
+        with self.lock:
+            if self.off:
+                return _Nothing()
+            if self.bar is None:
+                self.bar = self.stack.enter_context(progress(unit=unit, transient=self.transient))
+            return _Task(self, self.bar.add_task(description, total=total))
+
+    def update(self, task: Any, done: int, total: int | None) -> None:
+        with self.lock:
+            if total is None:
+                self.bar.update(task, completed=done)
+            else:
+                self.bar.update(task, completed=done, total=total)

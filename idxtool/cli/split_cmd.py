@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import click
 
-from .complete import dataset_or_path
-from .export_png_cmd import LazyBar, dir_option
-from .render import emit_json, log
+from ..sources import Source
+from .options import DATA, dir_option
+from .render import Bars, emit_json, log
 
 
 def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -25,40 +23,92 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
 
 
 @click.command("split")
-@click.argument("images", metavar="IMAGES", shell_complete=dataset_or_path)
-@click.argument("labels", required=False, metavar="[LABELS]", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="Output folder for the parts' IDX files.")
+@click.argument("images", metavar="IMAGES", type=DATA)
+@click.argument("labels", required=False, metavar="[LABELS]", type=DATA)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder for the parts' IDX files.",
+)
 @click.option("--ratio", type=float, metavar="R", help="Share of records in train (the rest goes to val), e.g. 0.9.")
-@click.option("--sizes", callback=_ints, metavar="A,B[,C...]", help="Records in each part, e.g. 50000,10000; they must add up to the input.")
-@click.option("--per-class", type=int, metavar="N", help="The first N records of each class as one part, the rest as another.")
-@click.option("--names", callback=_names, metavar="A,B[,C...]", help="Part names (default: train,val[,test]; subset,rest for --per-class).")
+@click.option(
+    "--sizes",
+    callback=_ints,
+    metavar="A,B[,C...]",
+    help="Records in each part, e.g. 50000,10000; they must add up to the input.",
+)
+@click.option(
+    "--per-class", type=int, metavar="N", help="The first N records of each class as one part, the rest as another."
+)
+@click.option(
+    "--names",
+    callback=_names,
+    metavar="A,B[,C...]",
+    help="Part names (default: train,val[,test]; subset,rest for --per-class).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed gives the same bytes.")
 @click.option("--no-stratify", is_flag=True, help="Shuffle all records together instead of within each class.")
+@click.option(
+    "--no-shuffle",
+    is_flag=True,
+    help="Take records in source order, first part first (the classic contiguous MNIST validation split).",
+)
 @dir_option
 @click.option("--force", is_flag=True, help="Replace existing part files.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: files written and records per part.")
 def split_cmd(
-    images: str, labels: str | None, out: str, ratio: float | None, sizes: list[int] | None,
-    per_class: int | None, names: list[str] | None, seed: int, no_stratify: bool, dir_: str | None,
-    force: bool, as_json: bool,
+    *,
+    images: Source,
+    labels: Source | None,
+    out: str,
+    ratio: float | None,
+    sizes: list[int] | None,
+    per_class: int | None,
+    names: list[str] | None,
+    seed: int,
+    no_stratify: bool,
+    no_shuffle: bool,
+    dir_: str | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Split IDX images and labels into parts (train, val, ...), stratified and seeded.
 
     Parts are written as DIR/train-images-idx3-ubyte, DIR/train-labels-idx1-ubyte, DIR/val-...
     Stratified by label unless --no-stratify; every record lands in exactly one part, in
     source order. Outputs keep the input's element type and compression. A dataset name
-    splits its train split (or its only split).
+    splits its train split (or its only split); NAME:SPLIT[START:STOP] that selection.
+    --force replaces the parts of an earlier split in DIR and removes its other parts.
     """
-    from .. import pairs
     from ..split import split
 
-    resolved = pairs.resolve([images] if labels is None else [images, labels], dir=dir_)
-    _, paths = pairs.training_split(resolved.splits)
-    with contextlib.ExitStack() as stack:
+    given = [
+        flag
+        for flag, value in (("--ratio", ratio), ("--sizes", sizes), ("--per-class", per_class))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise click.UsageError(
+            "give one of --ratio, --sizes or --per-class" if not given else f"{' and '.join(given)} cannot be combined"
+        )
+    sources = [images] if labels is None else [images, labels]
+    with Bars() as bars:
         result = split(
-            paths, out, ratio=ratio, sizes=sizes, per_class_n=per_class, names=names, seed=seed,
-            stratify=not no_stratify, label_column=resolved.info.label_column, force=force,
-            progress=LazyBar(stack, "split"),
+            sources,
+            out,
+            ratio=ratio,
+            sizes=sizes,
+            per_class=per_class,
+            names=names,
+            seed=seed,
+            stratify=False if no_stratify or no_shuffle else None,
+            shuffle=not no_shuffle,
+            force=force,
+            dir=dir_,
+            progress=bars,
         )
     if as_json:
         emit_json({"files": [str(p) for p in result.files], "counts": result.counts})

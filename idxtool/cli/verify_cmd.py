@@ -6,23 +6,26 @@ from typing import Any
 
 import click
 
-from ..errors import VerificationError
-from .complete import dataset_or_path
+from ..sources import DatasetRef, Source, Stdin
+from .options import DATA
 from .render import emit_json, settings, stdout_console
 
 
 @click.command("verify")
-@click.argument("targets", nargs=-1, required=True, metavar="NAME|PATH...", shell_complete=dataset_or_path)
+@click.argument("targets", nargs=-1, required=True, metavar="NAME|PATH...", type=DATA)
 @click.option(
-    "--dir", "dir_", type=click.Path(file_okay=False),
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
     help="Cache root holding the datasets (default: IDXTOOL_HOME, else the user cache folder).",
 )
 @click.option(
-    "--strict", is_flag=True,
+    "--strict",
+    is_flag=True,
     help="Fail on a re-compressed copy too (same IDX payload, but not the published file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object naming every file with its status.")
-def verify_cmd(targets: tuple[str, ...], dir_: str | None, strict: bool, as_json: bool) -> None:
+def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, as_json: bool) -> None:
     """Check datasets or files: size, hash, IDX structure, pairing and labels.
 
     A dataset NAME checks every file in the cache against its manifest, that paired
@@ -32,16 +35,28 @@ def verify_cmd(targets: tuple[str, ...], dir_: str | None, strict: bool, as_json
     """
     from ..verify import verify
 
-    checks = verify(list(targets), dir_, strict=strict)
+    plan: list[Any] = []
+    for target in targets:
+        if isinstance(target, Stdin):
+            raise click.BadParameter("verify reads files and datasets, not standard input", param_hint="NAME|PATH")
+        plan.append((target.dataset, target.selection) if isinstance(target, DatasetRef) else target)
+    report = verify(plan, dir_, strict=strict)
+    checks = report.checks
     failed = [c for c in checks if c.failed]
     if as_json:
         emit_json({"ok": not failed, "files": [c.to_json() for c in checks]})
     elif not settings().quiet:
         _table(checks)
     if failed:
-        for check in failed[:-1]:
-            click.echo(f"Error: {check.message()}", err=True)
-        raise VerificationError(failed[-1].message())
+        errors = report.exceptions()
+        for check, error in zip(failed, errors, strict=True):
+            if check.status == "missing" and check.dataset:
+                error.args = (f"{error} (run: idxtool fetch {check.dataset})",)
+        from .options import remedy
+
+        for error in errors[:-1]:
+            click.echo(f"Error: {remedy(error)}", err=True)
+        raise errors[-1]
 
 
 def _table(checks: list[Any]) -> None:

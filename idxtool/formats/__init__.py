@@ -1,43 +1,128 @@
-"""Target formats, one module each: npz, npy, csv, png, pkl and idx (the way back).
+"""Formats behind one protocol: :class:`Format`, and one registry, :data:`FORMATS`.
 
-Each module has ``write(out, collection, ...)`` and ``read(path, ...) -> Collection``.
-:func:`detect` tells the format of an existing path.
+A format knows how to recognise an existing input (``sniff``), read it into
+:class:`~idxtool.model.Splits`, and write splits into the place ``convert`` gives it: a
+temporary file, or an empty staging folder, that ``convert`` moves into place (and where
+the ``force`` rules are applied once, in :mod:`idxtool.outputs`). Adding a format is one
+module with one object, registered here.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
-#: Formats ``convert --to`` accepts.
-FORMATS: tuple[str, ...] = ("npz", "npy", "csv", "png", "pkl", "idx")
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..compress import Compression
+    from ..model import Splits
+    from ..progress import ProgressFactory
+    from .png.tree import PngOptions
+
+#: What ``-o`` names for a format: a file, a folder, or a folder that holds only this output.
+Target = Literal["file", "folder", "exclusive-folder"]
+
 #: CSV header styles: Kaggle digit-recognizer, Kaggle Fashion-MNIST, "MNIST in CSV", none.
 CSV_HEADERS: tuple[str, ...] = ("pixel0", "pixel1", "rowcol", "none")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Choices for reading; each applies only where it means something."""
+
+    shape: tuple[int, ...] | None = None  # csv: the record shape when not square
+    transpose: bool = False  # png tree: swap rows and columns back (EMNIST)
+
+
+def _png_defaults() -> PngOptions:
+    from .png.tree import PngOptions
+
+    return PngOptions()
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Choices for writing; each applies only where it means something."""
+
+    header: str = "pixel0"  # csv: pixel0 | pixel1 | rowcol | none
+    compression: Compression | None = None  # csv, idx; npz: raw = stored
+    val: int = 10000  # pkl: validation records taken from the end of train
+    png: PngOptions = field(default_factory=_png_defaults)
+
+
+class Format(Protocol):
+    """One file format: recognise, read, write."""
+
+    #: What ``--to`` calls it.
+    name: str
+    #: How many input paths one read takes (2 for IMAGES LABELS pairs).
+    max_inputs: int
+
+    def sniff(self, path: Path) -> bool:
+        """True when the existing file or folder ``path`` is in this format."""
+        ...
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        """Read ``paths`` into splits (checked by the caller)."""
+        ...
+
+    def target(self, splits: Splits) -> Target:
+        """What ``-o`` must name for these splits."""
+        ...
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        """Write ``splits`` at ``out``: a new file, or files inside an empty staging folder.
+
+        ``final`` is where the output will be once complete (for messages and suffixes).
+        """
+        ...
+
+
+#: ``--to`` name -> module defining ``FORMAT``; the order is the order of ``--to`` choices.
+_MODULES: dict[str, str] = {
+    "npz": "npz",
+    "npy": "npy",
+    "csv": "csv",
+    "png": "png",
+    "pkl": "pkl",
+    "idx": "idx",
+}
+#: Formats ``convert --to`` accepts.
+FORMATS: tuple[str, ...] = tuple(_MODULES)
+#: Sniffing order: the most specific first; IDX (anything else) last.
+_SNIFF_ORDER = ("npz", "pkl", "npy", "csv", "idx", "png")
+
+
+def get(name: str) -> Format:
+    """The format called ``name``."""
+    if name not in _MODULES:
+        raise UsageError(f"unknown format {name!r} (choose from {', '.join(FORMATS)})")
+    module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
+    fmt: Format = module.FORMAT
+    return fmt
+
+
+def detect(path: Path) -> Format:
+    """The format of an existing file or folder; IDX when nothing else recognises it."""
+    for name in _SNIFF_ORDER:
+        fmt = get(name)
+        if fmt.sniff(path):
+            return fmt
+    return get("idx")
+
 
 _COMPRESSED = (".gz", ".xz", ".bz2")
 
 
-def _stem_suffix(path: Path) -> str:
+def stem_suffix(path: Path) -> str:
     """The format suffix, looking past a compression suffix: a.csv.gz -> .csv."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSED:
         suffixes = suffixes[:-1]
     return suffixes[-1] if suffixes else ""
-
-
-def detect(path: str | os.PathLike[str]) -> str:
-    """The format of an existing file or folder: npz, npy, csv, pkl, png (a tree) or idx (files or a folder)."""
-    p = Path(path)
-    if p.is_dir():
-        names = [c.name for c in p.iterdir()]
-        if any(n.endswith(".npy") for n in names):
-            return "npy"
-        if any("images-idx" in n for n in names):
-            return "idx"
-        if any(_stem_suffix(Path(n)) == ".csv" for n in names) and "labels.csv" not in names and not any(
-            (p / n).is_dir() for n in names
-        ):
-            return "csv"
-        return "png"
-    suffix = _stem_suffix(p)
-    return {".npz": "npz", ".npy": "npy", ".csv": "csv", ".pkl": "pkl", ".pickle": "pkl"}.get(suffix, "idx")

@@ -21,16 +21,16 @@ from typing import IO
 import numpy as np
 
 from .. import compress
-from ..atomic import atomic_file, atomic_files
 from ..errors import DataError, UsageError
-from ..pairs import Collection, Part
-from . import CSV_HEADERS
+from ..model import Part, Splits
+from ..progress import ProgressFactory
+from . import CSV_HEADERS, ReadOptions, Target, WriteOptions, stem_suffix
 
 HEADERS = CSV_HEADERS
 ROWS_PER_CHUNK = 2048
 
 
-def header_line(style: str, record_shape: Sequence[int], labelled: bool) -> bytes:
+def header_line(style: str, record_shape: Sequence[int], *, labelled: bool) -> bytes:
     """The header row for ``style`` (empty for ``none``)."""
     n = math.prod(record_shape)
     if style == "none":
@@ -123,7 +123,7 @@ def _blocks(part: Part) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
 
 def write_part(out: IO[bytes], part: Part, header: str = "pixel0", threads: int = 2) -> None:
     """Write one part as CSV text to ``out``; blocks are formatted on ``threads`` threads."""
-    out.write(header_line(header, part.images.shape[1:], part.labels is not None))
+    out.write(header_line(header, part.images.shape[1:], labelled=part.labels is not None))
     blocks = _blocks(part)
     with ThreadPoolExecutor(max(1, threads)) as pool:  # numpy releases the GIL while it gathers
         pending: deque[Future[np.ndarray]] = deque()
@@ -141,15 +141,19 @@ def _compressed(fh: IO[bytes], compression: compress.Compression) -> IO[bytes]:
 
 def write(
     out: str | os.PathLike[str],
-    coll: Collection,
+    coll: Splits,
     header: str = "pixel0",
     compression: compress.Compression | None = None,
-    force: bool = False,
+    *,
+    name: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
-    """A pair to the file ``out``; splits to ``out/<split>.csv``. Compression from the suffix."""
+    """A pair to the file ``out``; splits to ``out/<split>.csv`` (``out`` an existing folder).
+
+    A pair's compression comes from the suffix of ``name`` (default ``out``) when None.
+    """
     if coll.is_pair:
-        kind = compression or compress.from_suffix(out)
-        with atomic_file(out) as fh:
+        kind = compression or compress.from_suffix(name or out)
+        with open(out, "wb") as fh:
             stream = _compressed(fh, kind)
             write_part(stream, coll.parts[""], header)
             if stream is not fh:
@@ -158,13 +162,12 @@ def write(
     kind = compression or "raw"
     suffix = {"raw": "", "gzip": ".gz", "xz": ".xz", "bz2": ".bz2"}[kind]
     targets = [Path(out) / f"{split}.csv{suffix}" for split in coll.parts]
-    with atomic_files(targets, force) as temps:
-        for temp, part in zip(temps, coll.parts.values()):
-            with open(temp, "wb") as fh:
-                stream = _compressed(fh, kind)
-                write_part(stream, part, header)
-                if stream is not fh:
-                    stream.close()
+    for target, part in zip(targets, coll.parts.values(), strict=True):
+        with open(target, "xb") as fh:
+            stream = _compressed(fh, kind)
+            write_part(stream, part, header)
+            if stream is not fh:
+                stream.close()
     return targets
 
 
@@ -191,7 +194,9 @@ def _narrow(arr: np.ndarray) -> np.ndarray:
 def _shape_for(n: int, header: list[str] | None, shape: tuple[int, ...] | None, name: str) -> tuple[int, ...]:
     if shape is not None:
         if math.prod(shape) != n:
-            raise UsageError(f"{name}: --shape {'x'.join(map(str, shape))} holds {math.prod(shape)} values, rows have {n}")
+            raise UsageError(
+                f"{name}: --shape {'x'.join(map(str, shape))} holds {math.prod(shape)} values, rows have {n}"
+            )
         return shape
     if header and (m := _ROWCOL.match(header[-1])) and int(m[1]) * int(m[2]) == n:
         return int(m[1]), int(m[2])
@@ -242,10 +247,41 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read(path: str | os.PathLike[str], shape: tuple[int, ...] | None = None) -> Collection:
+def read(path: str | os.PathLike[str], shape: tuple[int, ...] | None = None) -> Splits:
     """A CSV file (a pair) or a folder of ``<split>.csv`` files (splits)."""
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if ".csv" in f.suffixes)
-        return Collection({f.name.split(".csv")[0]: read_file(f, shape) for f in files}, name=str(p))
-    return Collection({"": read_file(p, shape)}, name=str(p))
+        return Splits({f.name.split(".csv")[0]: read_file(f, shape) for f in files}, name=str(p))
+    return Splits({"": read_file(p, shape)}, name=str(p))
+
+
+class CsvFormat:
+    """CSV, one record a row (Kaggle's ``label,pixel0,...``); a folder of ``<split>.csv`` for splits."""
+
+    name = "csv"
+    max_inputs = 1
+
+    def sniff(self, path: Path) -> bool:
+        if path.is_dir():
+            names = [c for c in path.iterdir()]
+            return (
+                any(stem_suffix(c) == ".csv" for c in names)
+                and not (path / "labels.csv").exists()
+                and not any(c.is_dir() for c in names)
+            )
+        return path.is_file() and stem_suffix(path) == ".csv"
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        return read(paths[0], options.shape)
+
+    def target(self, splits: Splits) -> Target:
+        return "file" if splits.is_pair else "folder"
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        write(out, splits, options.header, options.compression, name=final)
+
+
+FORMAT = CsvFormat()

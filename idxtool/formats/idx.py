@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import compress
-from ..atomic import atomic_files
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from ..idx import header_for, write_stream
-from ..pairs import Collection, PairPaths, load_part
+from ..model import SplitFiles, Splits
+from ..progress import ProgressFactory
+from . import ReadOptions, Target, WriteOptions
 
 #: The type words of the published file names (QMNIST: ``idx2-int``).
-TYPE_WORDS = {"uint8": "ubyte", "int8": "byte", "int16": "short", "int32": "int", "float32": "float", "float64": "double"}
+TYPE_WORDS = {
+    "uint8": "ubyte",
+    "int8": "byte",
+    "int16": "short",
+    "int32": "int",
+    "float32": "float",
+    "float64": "double",
+}
 SUFFIXES = {"raw": "", "gzip": ".gz", "xz": ".xz", "bz2": ".bz2"}
 
 
@@ -40,45 +49,65 @@ def file_name(split: str, kind: str, ndim: int, dtype: np.dtype[Any], compressio
     return f"{prefix}{kind}-idx{ndim}-{TYPE_WORDS[np.dtype(dtype).name]}{SUFFIXES[compression]}"
 
 
-def write(
-    folder: str | os.PathLike[str],
-    coll: Collection,
-    compression: compress.Compression = "raw",
-    force: bool = False,
-) -> list[Path]:
-    """Write every split's images and labels into ``folder``; all files appear or none."""
-    arrays: list[tuple[Path, np.ndarray]] = []
+def write(folder: str | os.PathLike[str], coll: Splits, compression: compress.Compression = "raw") -> list[Path]:
+    """Write every split's images and labels into the existing folder ``folder``."""
+    targets: list[Path] = []
     for split, part in coll.parts.items():
-        x = idx_array(part.images, part.images_name)
-        arrays.append((Path(folder) / file_name(split, "images", x.ndim, x.dtype, compression), x))
+        arrays = [("images", idx_array(part.images, part.images_name))]
         if part.labels is not None:
-            y = idx_array(part.labels, part.labels_name or "labels")
-            arrays.append((Path(folder) / file_name(split, "labels", y.ndim, y.dtype, compression), y))
-    targets = [t for t, _ in arrays]
-    with atomic_files(targets, force) as temps:
-        for temp, (_, arr) in zip(temps, arrays):
-            with open(temp, "wb") as raw:
+            arrays.append(("labels", idx_array(part.labels, part.labels_name or "labels")))
+        for kind, arr in arrays:
+            target = Path(folder) / file_name(split, kind, arr.ndim, arr.dtype, compression)
+            with open(target, "xb") as raw:
                 out = compress.open_write(raw, compression)
                 write_stream(out, header_for(arr), [arr])
                 if out is not raw:
                     out.close()
+            targets.append(target)
     return targets
 
 
-def read(images: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None) -> Collection:
-    """An IDX images file and its labels, or a folder written by :func:`write`, checked."""
-    if Path(images).is_dir():
-        return read_folder(images)
-    part = load_part(PairPaths(Path(images), Path(labels) if labels else None))
-    return Collection({"": part}, name=str(images))
-
-
-def read_folder(folder: str | os.PathLike[str]) -> Collection:
+def read_folder(folder: str | os.PathLike[str]) -> Splits:
     """``[<split>-]images-idx*`` files with their ``[<split>-]labels-idx*`` partners."""
+    from ..loading import read_part
+
     root = Path(folder)
     parts = {}
     for images in sorted(root.glob("*images-idx*")):
         prefix = images.name.split("images-idx")[0]
         labels = sorted(root.glob(f"{prefix}labels-idx*"))
-        parts[prefix.rstrip("-")] = load_part(PairPaths(images, labels[0] if labels else None))
-    return Collection(parts, name=str(root))
+        parts[prefix.rstrip("-")] = read_part(SplitFiles(images, labels[0] if labels else None))
+    if not parts:
+        raise DataError(f"{root}: has no IDX images files (*images-idx*)")
+    return Splits(parts, name=str(root))
+
+
+class IdxFormat:
+    """IDX files: ``IMAGES [LABELS]``, or a folder of ``<split>-images-idx3-ubyte`` files."""
+
+    name = "idx"
+    max_inputs = 2
+
+    def sniff(self, path: Path) -> bool:
+        if path.is_dir():
+            return any("images-idx" in p.name for p in path.iterdir())
+        return path.is_file()
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        from ..loading import read_part
+
+        if paths[0].is_dir():
+            return read_folder(paths[0])
+        files = SplitFiles(paths[0], paths[1] if len(paths) > 1 else None)
+        return Splits({"": read_part(files)}, name=str(paths[0]))
+
+    def target(self, splits: Splits) -> Target:
+        return "folder"
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        write(out, splits, options.compression or "raw")
+
+
+FORMAT = IdxFormat()

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_files
 from ..errors import DataError
-from ..pairs import Collection, Part
+from ..model import Part, Splits
+from ..progress import ProgressFactory
+from . import ReadOptions, Target, WriteOptions
 from .npz import arrays
 
 
-def write(folder: str | os.PathLike[str], coll: Collection, force: bool = False) -> list[Path]:
-    """Write one .npy per array into ``folder``; all appear or none."""
-    named = arrays(coll)
-    targets = [Path(folder) / f"{key}.npy" for key in named]
-    with atomic_files(targets, force) as temps:
-        for temp, arr in zip(temps, named.values()):
-            with open(temp, "wb") as fh:
-                np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+def write(folder: str | os.PathLike[str], coll: Splits) -> list[Path]:
+    """Write one .npy per array into the existing folder ``folder``."""
+    targets = []
+    for key, arr in arrays(coll).items():
+        target = Path(folder) / f"{key}.npy"
+        with open(target, "xb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+        targets.append(target)
     return targets
 
 
@@ -33,22 +34,50 @@ def _load(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from exc
 
 
-def read(paths: Sequence[str | os.PathLike[str]]) -> Collection:
+def read(paths: Sequence[str | os.PathLike[str]]) -> Splits:
     """Read ``IMAGES.npy [LABELS.npy]`` or a folder written by :func:`write`."""
     first = Path(paths[0])
     if first.is_dir():
         files = {p.stem: p for p in sorted(first.glob("*.npy"))}
-        if "x" in files:
-            splits = {"": ("x", "y")}
-        else:
-            splits = {k[2:]: (k, "y" + k[1:]) for k in files if k.startswith("x_")}
+        splits = {"": ("x", "y")} if "x" in files else {k[2:]: (k, "y" + k[1:]) for k in files if k.startswith("x_")}
         if not splits:
             raise DataError(f"{first}: has no x.npy or x_<split>.npy (found {', '.join(files) or 'none'})")
         parts = {
-            s: Part(_load(files[x]), _load(files[y]) if y in files else None, str(files[x]), str(files[y]) if y in files else None)
+            s: Part(
+                _load(files[x]),
+                _load(files[y]) if y in files else None,
+                str(files[x]),
+                str(files[y]) if y in files else None,
+            )
             for s, (x, y) in splits.items()
         }
-        return Collection(parts, name=str(first))
+        return Splits(parts, name=str(first))
     images = _load(first)
     labels = _load(Path(paths[1])) if len(paths) > 1 else None
-    return Collection({"": Part(images, labels, str(first), str(paths[1]) if len(paths) > 1 else None)}, name=str(first))
+    return Splits({"": Part(images, labels, str(first), str(paths[1]) if len(paths) > 1 else None)}, name=str(first))
+
+
+class NpyFormat:
+    """NumPy .npy files: ``x.npy``, ``y.npy`` (or per split) in a folder, or loose files."""
+
+    name = "npy"
+    max_inputs = 2
+
+    def sniff(self, path: Path) -> bool:
+        if path.is_dir():
+            return any(p.suffix == ".npy" for p in path.iterdir())
+        return path.is_file() and path.suffix.lower() == ".npy"
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        return read(paths)
+
+    def target(self, splits: Splits) -> Target:
+        return "folder"
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        write(out, splits)
+
+
+FORMAT = NpyFormat()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import DataError
-from ..pairs import Collection, Part
+from ..errors import DataError, ParameterError
+from ..model import Part, Splits
+from ..progress import ProgressFactory
+from . import ReadOptions, Target, WriteOptions, stem_suffix
 from .zipwriter import ZipWriter
 
 
@@ -18,7 +20,8 @@ def split_name(base: str, split: str) -> str:
     """``x`` for a lone pair, ``x_train`` for a split."""
     return f"{base}_{split}" if split else base
 
-def arrays(coll: Collection) -> dict[str, np.ndarray]:
+
+def arrays(coll: Splits) -> dict[str, np.ndarray]:
     """The named arrays of ``coll``: x, y or x_<split>, y_<split>."""
     out: dict[str, np.ndarray] = {}
     for split, part in coll.parts.items():
@@ -28,12 +31,12 @@ def arrays(coll: Collection) -> dict[str, np.ndarray]:
     return out
 
 
-def write(path: str | os.PathLike[str], coll: Collection, compress: bool = True) -> Path:
-    """Write ``coll`` as an .npz (deflate unless ``compress`` is False), atomically."""
-    with atomic_file(path) as fh:
-        z = ZipWriter(fh, compress)
-        for key, arr in arrays(coll).items():
-            arr = np.ascontiguousarray(arr)
+def write(path: str | os.PathLike[str], coll: Splits, *, compress: bool = True) -> Path:
+    """Write ``coll`` as an .npz at ``path`` (deflate unless ``compress`` is False)."""
+    with open(path, "wb") as fh:
+        z = ZipWriter(fh, compress=compress)
+        for key, array in arrays(coll).items():
+            arr = np.ascontiguousarray(array)
             np.lib.format.write_array(z.open(f"{key}.npy", arr.nbytes), arr, allow_pickle=False)
             z.close_entry()
         z.close()
@@ -43,7 +46,7 @@ def write(path: str | os.PathLike[str], coll: Collection, compress: bool = True)
 _SPLIT_KEY = re.compile(r"^x_(.+)$")
 
 
-def read(path: str | os.PathLike[str]) -> Collection:
+def read(path: str | os.PathLike[str]) -> Splits:
     """Read an .npz in either layout (or numpy's positional ``arr_0``, ``arr_1``)."""
     name = str(path)
     try:
@@ -54,16 +57,44 @@ def read(path: str | os.PathLike[str]) -> Collection:
     if "arr_0" in data and "x" not in data:
         data = {"x": data["arr_0"], **({"y": data["arr_1"]} if "arr_1" in data else {})}
     if "x" in data:
-        return Collection({"": _part(data, "", name)}, name=name)
+        return Splits({"": _part(data, "", name)}, name=name)
     splits = [m.group(1) for k in data if (m := _SPLIT_KEY.match(k))]
     if not splits:
         raise DataError(
             f"{name}: has no x or x_<split> array (it holds {', '.join(sorted(data)) or 'nothing'}); "
             "expected x, y or x_train, y_train, x_test, y_test"
         )
-    return Collection({s: _part(data, s, name) for s in splits}, name=name)
+    return Splits({s: _part(data, s, name) for s in splits}, name=name)
 
 
 def _part(data: dict[str, np.ndarray], split: str, name: str) -> Part:
     x, y = split_name("x", split), split_name("y", split)
     return Part(data[x], data.get(y), f"{name}[{x}]", f"{name}[{y}]" if y in data else None)
+
+
+class NpzFormat:
+    """NumPy .npz archives: ``x``/``y`` for a pair, Keras' names for splits."""
+
+    name = "npz"
+    max_inputs = 1
+
+    def sniff(self, path: Path) -> bool:
+        return path.is_file() and stem_suffix(path) == ".npz"
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        return read(paths[0])
+
+    def target(self, splits: Splits) -> Target:
+        return "file"
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        if options.compression not in (None, "raw", "gzip"):
+            raise ParameterError(
+                "compression", options.compression, "cannot be used: an .npz is deflate (gzip) or raw (stored)"
+            )
+        write(out, splits, compress=options.compression != "raw")
+
+
+FORMAT = NpzFormat()

@@ -12,15 +12,17 @@ import io
 import math
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import compress
-from ..atomic import atomic_file
-from ..errors import DataError, UsageError
-from ..pairs import Collection, Part
+from ..errors import DataError, ParameterError, UsageError
+from ..model import Part, Splits
+from ..progress import ProgressFactory
+from . import ReadOptions, Target, WriteOptions, stem_suffix
 
 SPLITS = ("train", "valid", "test")
 #: 4 loads in Python 3.4+ and with ``pickle.load(f, encoding="latin1")`` as the tutorials do.
@@ -29,7 +31,9 @@ PROTOCOL = 4
 
 def _xy(part: Part) -> tuple[np.ndarray, np.ndarray]:
     if part.images.dtype != np.uint8:
-        raise DataError(f"{part.images_name}: the pkl layout holds 8-bit images scaled to [0, 1], not {part.images.dtype}")
+        raise DataError(
+            f"{part.images_name}: the pkl layout holds 8-bit images scaled to [0, 1], not {part.images.dtype}"
+        )
     if part.labels is None or part.labels.ndim != 1:
         raise DataError(f"{part.images_name}: the pkl layout needs one label per image")
     x = part.images.reshape(part.count, -1).astype(np.float32)
@@ -37,7 +41,7 @@ def _xy(part: Part) -> tuple[np.ndarray, np.ndarray]:
     return x, part.labels.astype(np.int64)
 
 
-def layout(coll: Collection, val: int = 10000) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def layout(coll: Splits, val: int = 10000) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(train, valid, test) pairs of ``coll``: its own ``valid`` split, or the tail of ``train``."""
     parts = coll.parts
     if "train" not in parts or "test" not in parts:
@@ -50,17 +54,21 @@ def layout(coll: Collection, val: int = 10000) -> tuple[tuple[np.ndarray, np.nda
         return tuple(_xy(parts[s]) for s in SPLITS)
     train = parts["train"]
     if not 0 < val < train.count:
-        raise UsageError(f"--val {val} must be between 1 and {train.count - 1} (the train split has {train.count:,} records)")
+        raise ParameterError(
+            "val", val, f"must be between 1 and {train.count - 1} (the train split has {train.count:,} records)"
+        )
     x, y = _xy(train)
     cut = train.count - val
     return (x[:cut], y[:cut]), (x[cut:], y[cut:]), _xy(parts["test"])
 
 
-def write(path: str | os.PathLike[str], coll: Collection, val: int = 10000) -> Path:
-    """Write the pickle (gzip, xz or bz2 by suffix, as ``mnist.pkl.gz``), atomically."""
+def write(
+    path: str | os.PathLike[str], coll: Splits, val: int = 10000, *, name: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write the pickle at ``path`` (gzip, xz or bz2 by the suffix of ``name``, as ``mnist.pkl.gz``)."""
     data = layout(coll, val)
-    kind = compress.from_suffix(path)
-    with atomic_file(path) as fh:
+    kind = compress.from_suffix(name or path)
+    with open(path, "wb") as fh:
         stream = compress.open_write(fh, kind) if kind != "raw" else fh
         pickle.dump(data, stream, protocol=PROTOCOL)
         if stream is not fh:
@@ -71,16 +79,18 @@ def write(path: str | os.PathLike[str], coll: Collection, val: int = 10000) -> P
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles tuples of numpy arrays and nothing else: a pickle can run any code."""
 
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
@@ -99,7 +109,7 @@ def _restore(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), side, side) if side * side == x.shape[1] else x
 
 
-def read(path: str | os.PathLike[str]) -> Collection:
+def read(path: str | os.PathLike[str]) -> Splits:
     """Read the pickle back; pixels return to uint8 (N, 28, 28) when that is exact."""
     name = str(path)
     try:
@@ -113,4 +123,28 @@ def read(path: str | os.PathLike[str]) -> Collection:
             parts[split] = Part(_restore(np.asarray(x)), labels, f"{name}[{split}]", f"{name}[{split}]")
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, OSError) as exc:
         raise DataError(f"{name}: not a pickle in the mnist.pkl.gz layout ({exc})") from exc
-    return Collection(parts, name=name)
+    return Splits(parts, name=name)
+
+
+class PklFormat:
+    """The deeplearning.net tutorial pickle: ``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))``."""
+
+    name = "pkl"
+    max_inputs = 1
+
+    def sniff(self, path: Path) -> bool:
+        return path.is_file() and stem_suffix(path) in (".pkl", ".pickle")
+
+    def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        return read(paths[0])
+
+    def target(self, splits: Splits) -> Target:
+        return "file"
+
+    def write(
+        self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
+    ) -> None:
+        write(out, splits, options.val, name=final)
+
+
+FORMAT = PklFormat()

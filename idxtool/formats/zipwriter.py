@@ -27,7 +27,7 @@ _DOS_DATE, _DOS_TIME = (0 << 9) | (1 << 5) | 1, 0  # 1980-01-01 00:00
 
 
 class _Entry:
-    def __init__(self, name: bytes, offset: int, method: int, zip64: bool) -> None:
+    def __init__(self, name: bytes, offset: int, method: int, *, zip64: bool) -> None:
         self.name, self.offset, self.method, self.zip64 = name, offset, method, zip64
         self.crc = 0
         self.size = 0
@@ -37,7 +37,7 @@ class _Entry:
 class ZipWriter:
     """Write entries one at a time into a seekable binary file; :meth:`close` adds the directory."""
 
-    def __init__(self, fh: IO[bytes], compress: bool = True) -> None:
+    def __init__(self, fh: IO[bytes], *, compress: bool = True) -> None:
         self._fh = fh
         self._method = DEFLATED if compress else STORED
         self._entries: list[_Entry] = []
@@ -48,7 +48,7 @@ class ZipWriter:
     def open(self, name: str, size_hint: int) -> ZipWriter:
         """Start entry ``name``; ``size_hint`` (uncompressed bytes) decides on zip64."""
         zip64 = size_hint * 1.05 + 1024 > _ZIP64_LIMIT
-        entry = _Entry(name.encode(), self._fh.tell(), self._method, zip64)
+        entry = _Entry(name.encode(), self._fh.tell(), self._method, zip64=zip64)
         self._fh.write(self._local_header(entry))
         if self._method == DEFLATED:
             self._compressor = _deflate.compressobj(_LEVEL, _deflate.DEFLATED, -15)
@@ -93,7 +93,17 @@ class ZipWriter:
             extra, sizes = b"", (e.csize, e.size)
         version = 45 if e.zip64 else 20
         head = struct.pack(
-            "<IHHHHHIIIHH", 0x04034B50, version, 0, e.method, _DOS_TIME, _DOS_DATE, e.crc, *sizes, len(e.name), len(extra)
+            "<IHHHHHIIIHH",
+            0x04034B50,
+            version,
+            0,
+            e.method,
+            _DOS_TIME,
+            _DOS_DATE,
+            e.crc,
+            *sizes,
+            len(e.name),
+            len(extra),
         )
         return head + e.name + extra
 
@@ -111,8 +121,23 @@ class ZipWriter:
         return (
             struct.pack(
                 "<IHHHHHHIIIHHHHHII",
-                0x02014B50, version, version, 0, e.method, _DOS_TIME, _DOS_DATE, e.crc,
-                csize, size, len(e.name), len(extra), 0, 0, 0, 0o644 << 16, offset,
+                0x02014B50,
+                version,
+                version,
+                0,
+                e.method,
+                _DOS_TIME,
+                _DOS_DATE,
+                e.crc,
+                csize,
+                size,
+                len(e.name),
+                len(extra),
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
             )
             + e.name
             + extra
@@ -129,5 +154,15 @@ class ZipWriter:
             self._fh.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, n, n, size, start))
             self._fh.write(struct.pack("<IIQI", 0x07064B50, 0, end, 1))
         self._fh.write(
-            struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(n, 0xFFFF), min(n, 0xFFFF), min(size, _ZIP64_LIMIT), min(start, _ZIP64_LIMIT), 0)
+            struct.pack(
+                "<IHHHHIIH",
+                0x06054B50,
+                0,
+                0,
+                min(n, 0xFFFF),
+                min(n, 0xFFFF),
+                min(size, _ZIP64_LIMIT),
+                min(start, _ZIP64_LIMIT),
+                0,
+            )
         )

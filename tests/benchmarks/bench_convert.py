@@ -5,7 +5,7 @@ temporary folder. Figures are medians of several runs; each ratio compares with 
 measured in the same run on the same machine:
 
 - CSV:  idxtool's vectorised writer vs ``numpy.savetxt`` (60,000 rows, label + 784 pixels)
-- PNG:  ``export_tree`` (one core, all cores) vs a single-process Pillow ``Image.save`` loop
+- PNG:  ``export_png`` (one core, all cores) vs a single-process Pillow ``Image.save`` loop
         (10,000 real test images, runs interleaved, each into a new folder), on the temp
         folder's disk and on /dev/shm (tmpfs; ``BENCH_PNG_DIRS`` overrides)
 - NPZ:  idxtool's .npz writer vs ``numpy.savez`` (stored) and ``numpy.savez_compressed`` (deflate)
@@ -16,6 +16,7 @@ Run: ``python tests/benchmarks/bench_convert.py [--repeat N]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -32,9 +33,9 @@ SHARED = Path(os.environ.get("IDXTOOL_SHARED_DATASETS", ROOT.parent / "shared" /
 sys.path.insert(0, str(ROOT))
 
 import idxtool  # noqa: E402
-from idxtool.export import ExportOptions, export_tree  # noqa: E402
+from idxtool.convert import PngOptions, export_png  # noqa: E402
 from idxtool.formats import csv, npz  # noqa: E402
-from idxtool.pairs import Collection, Part  # noqa: E402
+from idxtool.model import Part, Splits  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
@@ -49,10 +50,8 @@ def median_time(fn: Callable[[], object], repeat: int, before: Callable[[], obje
 
 
 def with_suppress_unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
         path.unlink()
-    except (FileNotFoundError, IsADirectoryError):
-        pass
 
 
 def main() -> None:
@@ -71,10 +70,12 @@ def main() -> None:
         idxtool.write(tmp / "train-labels-idx1-ubyte", np.tile(y10, 6))
         x, y = idxtool.read(tmp / "train-images-idx3-ubyte"), idxtool.read(tmp / "train-labels-idx1-ubyte")
         assert x.shape == (60000, 28, 28)
-        pair = Collection({"": Part(x, y)})
+        pair = Splits({"": Part(x, y)})
         rows = np.concatenate([y[:, None], x.reshape(len(x), -1)], axis=1)
-        print(f"input: {x.shape[0]:,} x 28 x 28 uint8 (real MNIST test images x 6); {os.cpu_count()} cores; "
-              f"median of {args.repeat}")
+        print(
+            f"input: {x.shape[0]:,} x 28 x 28 uint8 (real MNIST test images x 6); {os.cpu_count()} cores; "
+            f"median of {args.repeat}"
+        )
 
         # -- CSV ----------------------------------------------------------------------------
         out = tmp / "out.csv"
@@ -82,8 +83,10 @@ def main() -> None:
         ours = out.read_bytes()
         t_np = median_time(lambda: np.savetxt(out, rows, fmt="%d", delimiter=","), max(1, args.repeat // 2))
         assert out.read_bytes() == ours, "CSV text differs from numpy.savetxt"
-        print(f"CSV  60,000 rows: idxtool {t_idx:6.2f} s   np.savetxt {t_np:6.2f} s   "
-              f"{t_np / t_idx:5.1f}x faster  (identical bytes, {len(ours) / 1e6:.0f} MB)")
+        print(
+            f"CSV  60,000 rows: idxtool {t_idx:6.2f} s   np.savetxt {t_np:6.2f} s   "
+            f"{t_np / t_idx:5.1f}x faster  (identical bytes, {len(ours) / 1e6:.0f} MB)"
+        )
 
         # -- NPZ ----------------------------------------------------------------------------
         npzf = tmp / "out.npz"
@@ -91,13 +94,15 @@ def main() -> None:
             ("stored ", False, lambda: np.savez(npzf, x=x, y=y)),
             ("deflate", True, lambda: np.savez_compressed(npzf, x=x, y=y)),
         ):
-            t_ours = median_time(lambda: npz.write(npzf, pair, compress), args.repeat)
+            t_ours = median_time(lambda c=compress: npz.write(npzf, pair, compress=c), args.repeat)
             size_ours = npzf.stat().st_size
             t_base = median_time(baseline, args.repeat)
             size_base = npzf.stat().st_size
             name = "np.savez" if not compress else "np.savez_compressed"
-            print(f"NPZ  {label}: idxtool {t_ours:6.2f} s ({size_ours / 1e6:5.1f} MB)   {name} {t_base:6.2f} s "
-                  f"({size_base / 1e6:5.1f} MB)   {t_base / t_ours:5.1f}x")
+            print(
+                f"NPZ  {label}: idxtool {t_ours:6.2f} s ({size_ours / 1e6:5.1f} MB)   {name} {t_base:6.2f} s "
+                f"({size_base / 1e6:5.1f} MB)   {t_base / t_ours:5.1f}x"
+            )
 
         # -- PNG ----------------------------------------------------------------------------
         (tmp / "png").mkdir()
@@ -109,14 +114,14 @@ def main() -> None:
 
 
 def png_bench(x10: np.ndarray, y10: np.ndarray, where: Path, repeat: int) -> None:
-    """Pillow loop vs export_tree, interleaved; every run writes a never-used folder.
+    """Pillow loop vs export_png, interleaved; every run writes a never-used folder.
 
     Deleting 10,000 files between runs makes the next run wait for the file system (on a
     disk mounted with ``discard`` badly so); all trees are removed after the timings instead.
     """
     from PIL import Image
 
-    real = Collection({"": Part(x10, y10)})
+    real = Splits({"": Part(x10, y10)})
     counter = iter(range(1_000_000))
 
     def pillow_loop() -> None:
@@ -124,11 +129,11 @@ def png_bench(x10: np.ndarray, y10: np.ndarray, where: Path, repeat: int) -> Non
         tree.mkdir()
         for label in range(10):
             (tree / str(label)).mkdir()
-        for i, (image, label) in enumerate(zip(x10, y10.tolist())):
+        for i, (image, label) in enumerate(zip(x10, y10.tolist(), strict=False)):
             Image.fromarray(image).save(tree / str(label) / f"{i:04d}.png")
 
     def ours(jobs: int) -> Callable[[], object]:
-        return lambda: export_tree(where / f"idx{next(counter)}", real, ExportOptions(jobs=jobs))
+        return lambda: export_png(real, where / f"idx{next(counter)}", options=PngOptions(jobs=jobs))
 
     cores = os.cpu_count() or 1
     runs: dict[str, list[float]] = {"pillow": [], "1": [], str(cores): []}
@@ -159,6 +164,7 @@ def _fs_type(path: Path) -> str:
     except OSError:
         pass
     return kind
+
 
 if __name__ == "__main__":
     main()

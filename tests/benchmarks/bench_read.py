@@ -103,8 +103,10 @@ def main() -> None:
     raw_ratio = raw_times["idxtool.read (raw)"] / raw_times["np.fromfile"]
     speedup = gz_times["stdlib gzip + numpy"] / gz_times["idxtool.read (gzip)"]
     print()
-    print(f"gzip: idxtool / fastest baseline ({fastest_name}) = {gz_ratio:.2f}x  (target <= 1.15x)"
-          f"  {'OK' if gz_ratio <= 1.15 else 'MISSED'}")
+    print(
+        f"gzip: idxtool / fastest baseline ({fastest_name}) = {gz_ratio:.2f}x  (target <= 1.15x)"
+        f"  {'OK' if gz_ratio <= 1.15 else 'MISSED'}"
+    )
     print(f"gzip: idxtool is {speedup:.2f}x faster than stdlib gzip + numpy")
     print(f"raw:  idxtool / np.fromfile = {raw_ratio:.2f}x  (target <= 1.3x)  {'OK' if raw_ratio <= 1.3 else 'MISSED'}")
 

@@ -1,4 +1,4 @@
-"""PNG class trees (ImageFolder / Ultralytics): written by :mod:`idxtool.export`, read back here.
+"""PNG class trees (ImageFolder / Ultralytics) read back: written by :mod:`.tree`.
 
 Reading restores the source order from the ``<index>`` file names and the labels from
 ``labels.csv`` when present, else from numeric folder names, else from the sorted folder
@@ -13,38 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..export import ExportOptions, ExportResult, Progress, export_tree
-from ..pairs import Collection, Part
+from ...errors import DataError
+from ...model import Part, Splits
 
-__all__ = ["read", "write"]
-
-
-def write(
-    out: str | os.PathLike[str],
-    coll: Collection,
-    opts: ExportOptions = ExportOptions(),
-    force: bool = False,
-    progress: Progress | None = None,
-) -> ExportResult:
-    """Same as ``export-png``: see :func:`idxtool.export.export_tree`."""
-    return export_tree(out, coll, opts, force, progress)
+__all__ = ["read", "read_tree"]
 
 
 def _is_tree(folder: Path) -> bool:
     return (folder / "labels.csv").is_file() or any(folder.glob("*.png")) or any(folder.glob("*/*.png"))
 
 
-def read(path: str | os.PathLike[str], transpose: bool = False) -> Collection:
+def read(path: str | os.PathLike[str], *, transpose: bool = False) -> Splits:
     """A tree, or a folder of split trees (``train/``, ``test/``, each with labels.csv)."""
     root = Path(path)
     if not (root / "labels.csv").is_file() and not any(root.glob("*.png")):
         splits = sorted(d for d in root.iterdir() if d.is_dir() and (d / "labels.csv").is_file())
         if splits:
-            return Collection({d.name: read_tree(d, transpose) for d in splits}, name=str(root))
+            return Splits({d.name: read_tree(d, transpose=transpose) for d in splits}, name=str(root))
     if not _is_tree(root):
         raise DataError(f"{root}: no PNG files, class folders or labels.csv found")
-    return Collection({"": read_tree(root, transpose)}, name=str(root))
+    return Splits({"": read_tree(root, transpose=transpose)}, name=str(root))
 
 
 def _entries(root: Path) -> tuple[list[Path], list[int] | None]:
@@ -93,7 +81,7 @@ def _load_png(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable PNG ({exc})") from exc
 
 
-def read_tree(root: Path, transpose: bool = False) -> Part:
+def read_tree(root: Path, *, transpose: bool = False) -> Part:
     """One tree back to (N, H, W) uint8 images and labels, in source order."""
     paths, labels = _entries(root)
     if not paths:
@@ -104,13 +92,15 @@ def read_tree(root: Path, transpose: bool = False) -> Part:
     for n, i in enumerate(order):
         image = _load_png(paths[i])
         if image.shape != first.shape:
-            raise DataError(f"{paths[i]}: is {image.shape[1]} x {image.shape[0]}, the others are {first.shape[1]} x {first.shape[0]}")
+            raise DataError(
+                f"{paths[i]}: is {image.shape[1]} x {image.shape[0]}, the others are {first.shape[1]} x {first.shape[0]}"
+            )
         images[n] = image
     if transpose:
         images = np.ascontiguousarray(images.transpose(0, 2, 1))
     y = None
     if labels is not None:
         ordered = np.array([labels[i] for i in order], np.int64)
-        y = ordered.astype(np.uint8) if ordered.size and 0 <= ordered.min() and ordered.max() <= 255 else ordered
+        y = ordered.astype(np.uint8) if ordered.size and ordered.min() >= 0 and ordered.max() <= 255 else ordered
     name = str(root)
     return Part(images, y, name, f"{name}/labels.csv" if y is not None else None)

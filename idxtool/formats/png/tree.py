@@ -1,10 +1,10 @@
-"""Images to PNG files: ImageFolder/Ultralytics class trees, flat folders, contact sheets.
+"""Images to PNG trees: ImageFolder/Ultralytics class folders, or one flat folder.
 
 A tree is ``DIR/<class>/<index>.png`` with ``DIR/labels.csv`` (``index,path,label,class``);
-a collection of splits writes ``DIR/<split>/...``. ``<index>`` is the record's position in
-its source, zero-padded to the width of the last index. Encoding runs in worker processes
-over batches of records; the tree is built in a temporary folder beside ``DIR`` and renamed
-into place only when complete.
+splits write ``DIR/<split>/...``. ``<index>`` is the record's position in its source,
+zero-padded to the width of the last index. Encoding runs in worker processes over batches
+of records, into the staging folder that :func:`idxtool.outputs.output_folder` moves into
+place when complete.
 """
 
 from __future__ import annotations
@@ -15,20 +15,16 @@ import multiprocessing
 import os
 import re
 import signal
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import pngwriter
-from .atomic import atomic_file, atomic_path, check_writable
-from .errors import DataError, UsageError
-from .pairs import ClassInfo, Collection, Part
-
-#: Called with (records done, records in all) as batches finish.
-Progress = Callable[[int, int], None]
+from ...errors import DataError, ParameterError
+from ...model import LabelInfo, Part, Splits
+from ...progress import Progress, ProgressFactory, start
+from . import encoder
 
 BATCH = 500
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
@@ -36,25 +32,16 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f
 
 
 @dataclass(frozen=True)
-class ExportOptions:
+class PngOptions:
     """How to lay out and select the images."""
 
     names: bool = False  # class folders named after the dataset's classes
     flat: bool = False  # one folder, no class subfolders
-    limit: int | None = None  # at most this many records (after --per-class)
+    limit: int | None = None  # at most this many records (after per_class)
     per_class: int | None = None  # the first N records of each class
     transpose: bool | None = None  # None: as the dataset says (EMNIST: True)
     jobs: int | None = None  # worker processes; None: all cores
-    level: int = pngwriter.LEVEL
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What was written."""
-
-    path: Path
-    images: int
-    splits: dict[str, int]
+    level: int = encoder.LEVEL
 
 
 # -- naming ----------------------------------------------------------------------------------
@@ -70,7 +57,7 @@ def safe_name(text: str, fallback: str) -> str:
     return name
 
 
-def class_folders(info: ClassInfo, names: bool, labels: np.ndarray) -> dict[int, str]:
+def class_folders(info: LabelInfo, labels: np.ndarray, *, names: bool) -> dict[int, str]:
     """Label value -> folder name: the label number, or the safe class name with ``names``.
 
     Names that differ only in case (EMNIST's ``A`` and ``a``) would share a folder on macOS
@@ -80,7 +67,7 @@ def class_folders(info: ClassInfo, names: bool, labels: np.ndarray) -> dict[int,
     if not names:
         return {v: str(v) for v in present}
     if info.classes is None:
-        raise UsageError("--names needs class names: give a dataset name, or --dataset NAME for files")
+        raise ParameterError("names", names, "needs class names: give a dataset name, or dataset=NAME for files")
     folders: dict[int, str] = {}
     used: set[str] = set()
     for i, cls in enumerate(info.classes):
@@ -103,7 +90,7 @@ def select(labels: np.ndarray | None, count: int, limit: int | None, per_class: 
     index = np.arange(count)
     if per_class is not None:
         if labels is None:
-            raise UsageError("--per-class needs labels: give the LABELS file too")
+            raise ParameterError("per_class", per_class, "needs labels: give the labels file too")
         keep = np.zeros(count, bool)
         for value in np.unique(labels):
             keep[np.flatnonzero(labels == value)[:per_class]] = True
@@ -124,14 +111,14 @@ def _worker_init() -> None:
 
 
 def _write_batch(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
-    pngwriter.write_batch(paths, images, level, root)
+    encoder.write_batch(paths, images, level, root)
     return len(paths)
 
 
 class _Writer:
     """Runs batches in a process pool (or inline for one job), a bounded number in flight."""
 
-    def __init__(self, jobs: int | None, total: int, progress: Progress | None) -> None:
+    def __init__(self, jobs: int | None, total: int, progress: Progress) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.total, self.done, self.progress = total, 0, progress
         self.pool: Executor | None = None
@@ -159,8 +146,7 @@ class _Writer:
 
     def _advance(self, n: int) -> None:
         self.done += n
-        if self.progress is not None:
-            self.progress(self.done, self.total)
+        self.progress.update(self.done, self.total)
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if self.pool is None:
@@ -186,7 +172,7 @@ def check_images(part: Part) -> None:
         )
 
 
-def _plan(part: Part, info: ClassInfo, opts: ExportOptions) -> tuple[np.ndarray, list[str], list[tuple[str, ...]]]:
+def _plan(part: Part, info: LabelInfo, opts: PngOptions) -> tuple[np.ndarray, list[str], list[tuple[str, ...]]]:
     """Record positions, relative paths and labels.csv rows for one part."""
     check_images(part)
     labels = part.class_labels(info.label_column)
@@ -194,19 +180,19 @@ def _plan(part: Part, info: ClassInfo, opts: ExportOptions) -> tuple[np.ndarray,
     width = index_width(part.count)
     stems = [f"{i:0{width}d}.png" for i in index.tolist()]
     if labels is None:
-        return index, stems, [(str(i), s) for i, s in zip(index.tolist(), stems)]
+        return index, stems, [(str(i), s) for i, s in zip(index.tolist(), stems, strict=True)]
     chosen = labels[index]
-    folders = class_folders(info, opts.names, chosen)
+    folders = class_folders(info, chosen, names=opts.names)
     rows: list[tuple[str, ...]] = []
     paths: list[str] = []
-    for i, stem, label in zip(index.tolist(), stems, chosen.tolist()):
+    for i, stem, label in zip(index.tolist(), stems, chosen.tolist(), strict=True):
         path = stem if opts.flat else f"{folders[label]}/{stem}"
         paths.append(path)
         rows.append((str(i), path, str(label), info.name_of(label) or ""))
     return index, paths, rows
 
 
-def _labels_csv(rows: list[tuple[str, ...]], labelled: bool) -> bytes:
+def _labels_csv(rows: list[tuple[str, ...]], *, labelled: bool) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["index", "path", "label", "class"] if labelled else ["index", "path"])
@@ -214,101 +200,41 @@ def _labels_csv(rows: list[tuple[str, ...]], labelled: bool) -> bytes:
     return buf.getvalue().encode()
 
 
-def _transpose(info: ClassInfo, opts: ExportOptions) -> bool:
+def _transpose(info: LabelInfo, opts: PngOptions) -> bool:
     return info.transpose if opts.transpose is None else opts.transpose
 
 
-def check_replaceable(out: Path, force: bool) -> None:
-    """Refuse an existing DIR without ``force``, and with it any folder idxtool did not write."""
-    check_writable(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        ours = (out / "labels.csv").is_file() or any((d / "labels.csv").is_file() for d in out.iterdir() if d.is_dir())
-        if not ours:
-            raise UsageError(f"{out}: is a folder with other files in it (no labels.csv); remove it or choose another -o")
-    elif out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: is a file; -o must be a folder for a PNG tree")
+def write_tree(
+    root: Path, splits: Splits, opts: PngOptions = PngOptions(), progress: ProgressFactory | None = None
+) -> dict[str, int]:
+    """Write ``splits`` as PNG trees into the existing, empty folder ``root`` (one per split).
 
-
-def export_tree(
-    out: str | os.PathLike[str],
-    coll: Collection,
-    opts: ExportOptions = ExportOptions(),
-    force: bool = False,
-    progress: Progress | None = None,
-) -> ExportResult:
-    """Write ``coll`` as PNG trees into ``out`` (one per split), atomically."""
-    target = Path(out)
-    check_replaceable(target, force)
-    plans = {split: _plan(part, coll.info, opts) for split, part in coll.parts.items()}
-    total = sum(len(index) for index, _, _ in plans.values())
-    flip = _transpose(coll.info, opts)
-    with atomic_path(target) as temp, _Writer(opts.jobs, total, progress) as writer:
-        temp.mkdir()
-        for split, (index, paths, rows) in plans.items():
-            part = coll.parts[split]
-            root = temp / split if split else temp
-            root.mkdir(exist_ok=True)
-            for folder in sorted({p.rpartition("/")[0] for p in paths} - {""}):
-                (root / folder).mkdir()
-            (root / "labels.csv").write_bytes(_labels_csv(rows, part.labels is not None))
-            # folder by folder: workers then rarely contend for the same directory's lock
-            order = sorted(range(len(index)), key=lambda k: paths[k].rpartition("/")[0])
-            for start in range(0, len(order), BATCH):
-                batch = order[start : start + BATCH]
-                images = part.images[index[batch]]
-                if flip:
-                    images = np.ascontiguousarray(images.transpose(0, 2, 1))
-                writer.submit(str(root), [paths[k] for k in batch], images, opts.level)
-    return ExportResult(target, total, {s: len(p[0]) for s, p in plans.items()})
-
-
-# -- contact sheets ------------------------------------------------------------------------
-
-
-def parse_grid(text: str) -> tuple[int, int]:
-    """'10x10' -> (10, 10): rows x columns."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or not int(m[1]) or not int(m[2]):
-        raise UsageError(f"--grid {text!r}: expected ROWSxCOLUMNS, e.g. 10x10")
-    return int(m[1]), int(m[2])
-
-
-def sheet(part: Part, rows: int, cols: int, transpose: bool = False, column: int = 0) -> np.ndarray:
-    """One image of ``rows`` x ``cols`` cells: a row per class (the first ``cols`` of each), in label order.
-
-    Unlabelled images fill the grid in order. Empty cells stay black.
+    Returns
+    -------
+    dict[str, int]
+        Images written per split.
     """
-    check_images(part)
-    images = part.images
-    labels = part.class_labels(column)
-    if labels is None:
-        picks = [np.arange(r * cols, min((r + 1) * cols, part.count)) for r in range(rows)]
-    else:
-        picks = [np.flatnonzero(labels == v)[:cols] for v in np.unique(labels)[:rows]]
-    h, w = images.shape[1:]
-    if transpose:
-        h, w = w, h
-    out = np.zeros((rows * h, cols * w), np.uint8)
-    for r, pick in enumerate(picks):
-        for c, i in enumerate(pick.tolist()):
-            cell = images[i].T if transpose else images[i]
-            out[r * h : (r + 1) * h, c * w : (c + 1) * w] = cell
-    return out
-
-
-def write_sheet(
-    out: str | os.PathLike[str],
-    coll: Collection,
-    grid: tuple[int, int],
-    transpose: bool | None = None,
-    force: bool = False,
-) -> Path:
-    """Write a contact sheet of the first split (``train`` if any) as one PNG file."""
-    target = check_writable(out, force)
-    split = "train" if "train" in coll.parts else next(iter(coll.parts))
-    flip = coll.info.transpose if transpose is None else transpose
-    image = sheet(coll.parts[split], *grid, transpose=flip, column=coll.info.label_column)
-    with atomic_file(target) as fh:
-        fh.write(pngwriter.encode(image))
-    return target
-
+    plans = {split: _plan(part, splits.info, opts) for split, part in splits.parts.items()}
+    total = sum(len(index) for index, _, _ in plans.values())
+    flip = _transpose(splits.info, opts)
+    bar = start(progress, "PNG", total, "images")
+    try:
+        with _Writer(opts.jobs, total, bar) as writer:
+            for split, (index, paths, rows) in plans.items():
+                part = splits.parts[split]
+                folder = root / split if split else root
+                folder.mkdir(exist_ok=True)
+                for sub in sorted({p.rpartition("/")[0] for p in paths} - {""}):
+                    (folder / sub).mkdir()
+                (folder / "labels.csv").write_bytes(_labels_csv(rows, labelled=part.labels is not None))
+                # folder by folder: workers then rarely contend for the same directory's lock
+                order = sorted(range(len(index)), key=lambda k: paths[k].rpartition("/")[0])
+                for begin in range(0, len(order), BATCH):
+                    batch = order[begin : begin + BATCH]
+                    images = part.images[index[batch]]
+                    if flip:
+                        images = np.ascontiguousarray(images.transpose(0, 2, 1))
+                    writer.submit(str(folder), [paths[k] for k in batch], images, opts.level)
+    finally:
+        bar.close()
+    return {s: len(p[0]) for s, p in plans.items()}

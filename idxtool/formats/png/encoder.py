@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from types import ModuleType
 
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-from types import ModuleType
 
 _fast_zlib: ModuleType | None
 try:  # ISA-L deflates a 28 x 28 digit in ~8 us, stdlib zlib level 6 in ~19 us
@@ -80,7 +80,7 @@ def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL, root: 
     use_dir_fd = root is not None and os.open in os.supports_dir_fd
     dir_fd = os.open(root, os.O_RDONLY) if use_dir_fd else None  # type: ignore[arg-type]
     try:
-        for path, image_rows in zip(paths, rows):
+        for path, image_rows in zip(paths, rows, strict=True):
             data = encode_filtered(top, image_rows, level)
             if dir_fd is not None:
                 fd = os.open(path, flags, 0o666, dir_fd=dir_fd)

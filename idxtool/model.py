@@ -1,0 +1,169 @@
+"""The in-memory model every command works on: parts, splits, and what labels mean.
+
+A :class:`Part` is one images array with its labels (or none). :class:`Splits` holds one or
+more parts by split name (``""`` for a lone pair) with their :class:`LabelInfo`: class
+names, label offset, orientation and label column, built from a registered dataset by
+:meth:`LabelInfo.of`. :class:`SplitFiles` says where a split's IDX files are, and which
+records of them are meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .registry import Dataset
+from .selection import Selection
+
+__all__ = ["LabelInfo", "Part", "SplitFiles", "Splits", "check_classes", "check_images_shape", "check_part"]
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """What a registered dataset says about its labels and images."""
+
+    classes: tuple[str, ...] | None = None
+    label_offset: int = 0
+    transpose: bool = False
+    dataset: str | None = None
+    #: 2-d labels (QMNIST's extended ones): the column holding the class.
+    label_column: int = 0
+    #: 2-d labels: the name of each column (QMNIST's ``label_fields``).
+    label_fields: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> LabelInfo:
+        """The label information a dataset's manifest declares."""
+        fields = dataset.extras.get("label_fields")
+        return cls(
+            classes=dataset.classes,
+            label_offset=dataset.label_offset,
+            transpose=dataset.transpose,
+            dataset=dataset.name,
+            label_column=dataset.label_column or 0,
+            label_fields=tuple(fields) if fields else None,
+        )
+
+    def name_of(self, label: int) -> str | None:
+        """The class name of label value ``label``, or None when unnamed."""
+        if self.classes is None:
+            return None
+        i = label - self.label_offset
+        return self.classes[i] if 0 <= i < len(self.classes) else None
+
+
+@dataclass
+class Part:
+    """One split: images and their labels (or None), with names for messages."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    images_name: str = "images"
+    labels_name: str | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of records."""
+        return int(self.images.shape[0])
+
+    def class_labels(self, column: int = 0) -> np.ndarray | None:
+        """One integer label per record: the labels, or one column of 2-D (QMNIST-style) labels."""
+        if self.labels is None:
+            return None
+        return self.labels if self.labels.ndim == 1 else self.labels[:, column]
+
+    def select(self, first: int, end: int) -> Part:
+        """Records ``first`` to ``end`` (exclusive), as views of the same arrays."""
+        labels = None if self.labels is None else self.labels[first:end]
+        return Part(self.images[first:end], labels, self.images_name, self.labels_name)
+
+
+@dataclass
+class Splits:
+    """Parts by split name (``""`` for a lone pair) and their label information."""
+
+    parts: dict[str, Part]
+    info: LabelInfo = field(default_factory=LabelInfo)
+    name: str = ""
+
+    @property
+    def is_pair(self) -> bool:
+        """True for a lone images/labels pair (no split names)."""
+        return list(self.parts) == [""]
+
+    @property
+    def count(self) -> int:
+        """Records in all parts."""
+        return sum(p.count for p in self.parts.values())
+
+    def with_info(self, info: LabelInfo) -> Splits:
+        """These splits with the label information of a registered dataset, checked."""
+        for part in self.parts.values():
+            check_classes(part, info)
+        return replace(self, info=info)
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """Where one split's IDX files are, and which of their records are meant.
+
+    ``images`` is None for a split published as a labels table alone.
+    """
+
+    images: Path | None
+    labels: Path | None = None
+    selection: Selection | None = None
+    #: How messages name the split: ``mnist:train``; empty for a lone pair of files.
+    label: str = ""
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def check_images_shape(shape: Sequence[int], name: str) -> None:
+    """Images have a record axis and at least one more; a 1-d file is a labels file."""
+    if len(shape) < 2:
+        count = shape[0] if shape else 1
+        raise DataError(
+            f"{name}: is 1-dimensional ({count:,} values), which is a labels file, not images; "
+            "give the images file first"
+        )
+
+
+def check_part(part: Part) -> Part:
+    """Check that images and labels belong together; raise DataError when they cannot."""
+    check_images_shape(part.images.shape, part.images_name)
+    if part.labels is None:
+        return part
+    if part.labels.ndim not in (1, 2):
+        shape = " x ".join(map(str, part.labels.shape))
+        raise DataError(
+            f"{part.labels_name}: is {shape}, which looks like images, not labels (labels are 1- or 2-dimensional)"
+        )
+    if part.labels.dtype.kind not in "iu":
+        raise DataError(f"{part.labels_name}: labels must be integers, not {part.labels.dtype}")
+    if len(part.labels) != part.count:
+        raise DataError(
+            f"{part.images_name} has {part.count:,} records but {part.labels_name} has "
+            f"{len(part.labels):,} labels; give the labels file that belongs to these images"
+        )
+    return part
+
+
+def check_classes(part: Part, info: LabelInfo) -> None:
+    """Every label must name one of the dataset's classes."""
+    labels = part.class_labels(info.label_column)
+    if labels is None or info.classes is None or not len(labels):
+        return
+    k, off = len(info.classes), info.label_offset
+    bad = np.flatnonzero((labels < off) | (labels >= off + k))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{part.labels_name}: label {int(labels[i])} at record {i:,} does not fit the {k} classes "
+            f"of {info.dataset} (labels {off}..{off + k - 1})"
+        )
