@@ -40,12 +40,12 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .api import fetch, verify
-    from .convert import ConvertResult, ExportResult, PngOptions, convert, export_png
+    from .conversion import ConvertResult, ExportResult, PngOptions, convert, export_png
     from .formats import WriteOptions
     from .idx import Header, IdxFile, open_idx, read, write
     from .loading import Loaded, load
     from .sources import DatasetRef, NoSuchInputError, resolve
-    from .split import SplitResult, split
+    from .splitting import SplitResult, split
 
 #: public name -> module that defines it (imported on first use).
 _LAZY: dict[str, str] = {
@@ -58,14 +58,14 @@ _LAZY: dict[str, str] = {
     "Loaded": "loading",
     "fetch": "api",
     "verify": "api",
-    "convert": "convert",
-    "ConvertResult": "convert",
-    "export_png": "convert",
-    "ExportResult": "convert",
-    "PngOptions": "convert",
+    "convert": "conversion",
+    "ConvertResult": "conversion",
+    "export_png": "conversion",
+    "ExportResult": "conversion",
+    "PngOptions": "conversion",
     "WriteOptions": "formats",
-    "split": "split",
-    "SplitResult": "split",
+    "split": "splitting",
+    "SplitResult": "splitting",
     "resolve": "sources",
     "DatasetRef": "sources",
     "NoSuchInputError": "sources",

@@ -11,11 +11,11 @@ from .errors import UsageError
 from .sources import DatasetRef, Stdin, resolve
 
 if TYPE_CHECKING:
-    from .fetch import FetchReport
+    from .fetching import FetchReport
     from .progress import ProgressFactory
     from .registry import Dataset
     from .selection import Selection
-    from .verify import VerifyReport
+    from .verification import VerifyReport
 
 
 def fetch(
@@ -59,7 +59,7 @@ def fetch(
     >>> sorted(r.status for r in report.results)
     ['downloaded', 'downloaded']
     """
-    from .fetch import fetch as fetch_datasets
+    from .fetching import fetch as fetch_datasets
 
     datasets = []
     for name in names:
@@ -101,11 +101,12 @@ def verify(
 
     Examples
     --------
+    >>> _ = idxtool.fetch("mnist-sample", dir=tmp)
     >>> report = idxtool.verify("mnist-sample", dir=tmp)
-    >>> report.failed
-    []
+    >>> [(c.name, c.status) for c in report.checks]
+    [('sample-images-idx3-ubyte.gz', 'ok'), ('sample-labels-idx1-ubyte.gz', 'ok')]
     """
-    from .verify import verify as verify_targets
+    from .verification import verify as verify_targets
 
     plan: list[Path | tuple[Dataset, Selection | None]] = []
     for target in targets:

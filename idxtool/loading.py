@@ -50,7 +50,7 @@ def dataset_files(
     ref: DatasetRef, dir: str | os.PathLike[str] | None = None, *, progress: ProgressFactory | None = None
 ) -> dict[str, SplitFiles]:
     """The cached IDX files of each (selected) split of a dataset, fetched and verified if needed."""
-    from .fetch import fetch
+    from .fetching import fetch
 
     dataset = ref.dataset
     fetch([dataset], dir, progress=progress).raise_for_failures()

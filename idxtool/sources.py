@@ -106,12 +106,17 @@ def resolve(arg: str | os.PathLike[str] | DatasetRef | Stdin) -> Source:
 
     Examples
     --------
-    >>> resolve("mnist:train[:50000]")
-    DatasetRef(dataset=..., selection=Selection(split='train', start=None, stop=50000, ...))
-    >>> resolve("./mnist")
-    PosixPath('mnist')
+    >>> ref = resolve("mnist:train[:50000]")
+    >>> ref.name, str(ref.selection), ref.selection.bounds(60000)
+    ('mnist', 'train[:50000]', (0, 50000))
+    >>> resolve("qmnist:test50k").selection.bounds(60000)
+    (10000, 60000)
     >>> resolve("-")
     Stdin()
+    >>> resolve("mnsit")
+    Traceback (most recent call last):
+    ...
+    idxtool.sources.NoSuchInputError: mnsit: no such file or registered dataset; did you mean mnist?
     """
     if isinstance(arg, (DatasetRef, Stdin)):
         return arg

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from conftest import ci_script
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import idxtool
-from idxtool.convert import convert
+from idxtool.conversion import convert
 from idxtool.errors import DataError, OutputExistsError, UsageError
 from idxtool.formats import WriteOptions, detect
 from idxtool.loading import read_splits

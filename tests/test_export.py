@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import idxtool
-from idxtool.convert import export_png
+from idxtool.conversion import export_png
 from idxtool.errors import DataError, OutputExistsError, UsageError
 from idxtool.formats.png import encoder, tree
 from idxtool.formats.png.sheet import parse_grid

@@ -20,7 +20,7 @@ import idxtool
 from idxtool import registry
 from idxtool.cache import read_record
 from idxtool.errors import DownloadError, ParameterError, UsageError
-from idxtool.fetch import fetch, sources
+from idxtool.fetching import fetch, sources
 
 
 def sha256(path: Path) -> str:
@@ -130,7 +130,7 @@ def test_a_damaged_cached_file_is_downloaded_again(tiny: FaultServer, isolated_h
         f"sha256 mismatch: expected {sha256(tiny.root / 'mnist' / labels.name)}, got {damaged}; downloading it again"
     ]
     assert sha256(labels) == sha256(tiny.root / "mnist" / labels.name)
-    assert [r.name for r in logs.records if r.levelno >= logging.WARNING] == ["idxtool.fetch"]
+    assert [r.name for r in logs.records if r.levelno >= logging.WARNING] == ["idxtool.fetching"]
 
 
 def test_one_progress_task_per_file_closed_when_done(tiny: FaultServer, isolated_home: Path) -> None:

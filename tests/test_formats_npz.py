@@ -10,7 +10,7 @@ import pytest
 
 from idxtool.errors import DataError
 from idxtool.formats import npz
-from idxtool.formats.zipwriter import ZipWriter
+from idxtool.formats._zipwriter import ZipWriter
 from idxtool.model import Part, Splits
 
 

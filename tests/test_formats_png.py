@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from idxtool.convert import export_png
+from idxtool.conversion import export_png
 from idxtool.errors import DataError
 from idxtool.formats import png
 from idxtool.formats.png.tree import PngOptions as ExportOptions

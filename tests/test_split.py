@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import idxtool
 from idxtool.errors import DataError, OutputExistsError, ParameterError, UsageError
 from idxtool.model import SplitFiles
-from idxtool.split import apportion, assign, split
+from idxtool.splitting import apportion, assign, split
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 import idxtool
 from idxtool import registry
 from idxtool.errors import ChecksumError, VerificationError
-from idxtool.fetch import fetch
+from idxtool.fetching import fetch
 from idxtool.selection import Selection
-from idxtool.verify import Check, VerifyReport, verify
+from idxtool.verification import Check, VerifyReport, verify
 
 
 def dataset(name: str, selection: Selection | None = None) -> tuple[registry.Dataset, Selection | None]:

@@ -92,7 +92,7 @@ def convert_cmd(
     --to idx a .csv, .npz, .npy, .pkl or PNG folder. Round trips give the same arrays for
     every format but pkl (floats in [0, 1]).
     """
-    from ..convert import convert
+    from ..conversion import convert
     from ..formats import WriteOptions
     from ..formats.png.tree import PngOptions
 

@@ -61,7 +61,7 @@ def export_png_cmd(
     read the tree as is. <index> is the record's position in the source, zero-padded;
     labels.csv has the columns index,path,label,class. The tree appears only when complete.
     """
-    from ..convert import PngOptions, export_png
+    from ..conversion import PngOptions, export_png
 
     sources = [images] if labels is None else [images, labels]
     opts = PngOptions(

@@ -14,7 +14,7 @@ from .render import emit_json, progress, settings
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from ..fetch import FetchReport, FileResult
+    from ..fetching import FetchReport, FileResult
 
 
 class _Task:
@@ -85,7 +85,7 @@ def fetch_cmd(
     network behaviour.
     """
     from .. import registry
-    from ..fetch import fetch
+    from ..fetching import fetch
 
     datasets = [registry.get(name) for name in names]  # unknown names fail before any download
     with progress(unit="bytes", transient=True) as bar:

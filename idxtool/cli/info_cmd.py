@@ -13,7 +13,7 @@ from .render import emit_json, human_bytes, settings, stdout_console
 def describe(name: str, dir: str | None) -> dict[str, Any]:
     """The info --json document of dataset ``name``."""
     from .. import cache, registry
-    from ..fetch import mirrors_from_env, sources
+    from ..fetching import mirrors_from_env, sources
 
     ds = registry.get(name)
     base = cache.root(dir)

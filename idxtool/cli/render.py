@@ -85,12 +85,6 @@ def log(message: str, *, level: int = 0) -> None:
     click.echo(message, err=True)
 
 
-def warn(message: str) -> None:
-    """A warning on stderr (silenced by --quiet)."""
-    if not settings().quiet:
-        click.echo(f"Warning: {message}", err=True)
-
-
 class _Handler(logging.Handler):
     """idxtool's log records on stderr: above live progress bars when there are any.
 

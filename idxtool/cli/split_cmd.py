@@ -83,7 +83,7 @@ def split_cmd(
     splits its train split (or its only split); NAME:SPLIT[START:STOP] that selection.
     --force replaces the parts of an earlier split in DIR and removes its other parts.
     """
-    from ..split import split
+    from ..splitting import split
 
     given = [
         flag

@@ -33,7 +33,7 @@ def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, a
     list. A PATH gets the IDX structure check, and is compared with the manifest entries
     of the same file name when there are any. Exit code 1 names each failing file.
     """
-    from ..verify import verify
+    from ..verification import verify
 
     plan: list[Any] = []
     for target in targets:

@@ -61,6 +61,8 @@ class Format(Protocol):
     name: str
     #: How many input paths one read takes (2 for IMAGES LABELS pairs).
     max_inputs: int
+    #: Sniffing order: lower first. The most specific formats first; IDX, the fallback, last.
+    sniff_order: int
 
     def sniff(self, path: Path) -> bool:
         """True when the existing file or folder ``path`` is in this format."""
@@ -84,34 +86,32 @@ class Format(Protocol):
         ...
 
 
-#: ``--to`` name -> module defining ``FORMAT``; the order is the order of ``--to`` choices.
-_MODULES: dict[str, str] = {
-    "npz": "npz",
-    "npy": "npy",
-    "csv": "csv",
-    "png": "png",
-    "pkl": "pkl",
-    "idx": "idx",
-}
+def _discover() -> tuple[str, ...]:
+    """Format names: the modules and packages of this package not starting with ``_``.
+
+    Adding a format is adding one module that defines ``FORMAT``; nothing else lists it.
+    """
+    import pkgutil
+
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+
+
 #: Formats ``convert --to`` accepts.
-FORMATS: tuple[str, ...] = tuple(_MODULES)
-#: Sniffing order: the most specific first; IDX (anything else) last.
-_SNIFF_ORDER = ("npz", "pkl", "npy", "csv", "idx", "png")
+FORMATS: tuple[str, ...] = _discover()
 
 
 def get(name: str) -> Format:
     """The format called ``name``."""
-    if name not in _MODULES:
+    if name not in FORMATS:
         raise UsageError(f"unknown format {name!r} (choose from {', '.join(FORMATS)})")
-    module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
+    module = importlib.import_module(f"{__name__}.{name}")
     fmt: Format = module.FORMAT
     return fmt
 
 
 def detect(path: Path) -> Format:
-    """The format of an existing file or folder; IDX when nothing else recognises it."""
-    for name in _SNIFF_ORDER:
-        fmt = get(name)
+    """The format of an existing file or folder: the first by ``sniff_order`` that recognises it."""
+    for fmt in sorted((get(name) for name in FORMATS), key=lambda f: f.sniff_order):
         if fmt.sniff(path):
             return fmt
     return get("idx")

@@ -261,6 +261,7 @@ class CsvFormat:
 
     name = "csv"
     max_inputs = 1
+    sniff_order = 40
 
     def sniff(self, path: Path) -> bool:
         if path.is_dir():

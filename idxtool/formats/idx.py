@@ -87,6 +87,7 @@ class IdxFormat:
 
     name = "idx"
     max_inputs = 2
+    sniff_order = 90
 
     def sniff(self, path: Path) -> bool:
         if path.is_dir():

@@ -62,6 +62,7 @@ class NpyFormat:
 
     name = "npy"
     max_inputs = 2
+    sniff_order = 30
 
     def sniff(self, path: Path) -> bool:
         if path.is_dir():

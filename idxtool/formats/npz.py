@@ -13,7 +13,7 @@ from ..errors import DataError, ParameterError
 from ..model import Part, Splits
 from ..progress import ProgressFactory
 from . import ReadOptions, Target, WriteOptions, stem_suffix
-from .zipwriter import ZipWriter
+from ._zipwriter import ZipWriter
 
 
 def split_name(base: str, split: str) -> str:
@@ -77,6 +77,7 @@ class NpzFormat:
 
     name = "npz"
     max_inputs = 1
+    sniff_order = 10
 
     def sniff(self, path: Path) -> bool:
         return path.is_file() and stem_suffix(path) == ".npz"

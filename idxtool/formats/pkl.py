@@ -131,6 +131,7 @@ class PklFormat:
 
     name = "pkl"
     max_inputs = 1
+    sniff_order = 20
 
     def sniff(self, path: Path) -> bool:
         return path.is_file() and stem_suffix(path) in (".pkl", ".pickle")

@@ -33,7 +33,7 @@ SHARED = Path(os.environ.get("IDXTOOL_SHARED_DATASETS", ROOT.parent / "shared" /
 sys.path.insert(0, str(ROOT))
 
 import idxtool  # noqa: E402
-from idxtool.convert import PngOptions, export_png  # noqa: E402
+from idxtool.conversion import PngOptions, export_png  # noqa: E402
 from idxtool.formats import csv, npz  # noqa: E402
 from idxtool.model import Part, Splits  # noqa: E402
 

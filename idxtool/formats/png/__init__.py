@@ -22,6 +22,7 @@ class PngFormat:
 
     name = "png"
     max_inputs = 1
+    sniff_order = 95
 
     def sniff(self, path: Path) -> bool:
         return path.is_dir()

@@ -8,7 +8,7 @@ fetches of the same dataset (the PyTorch DDP race) end with one verified copy: t
 process downloads, the others wait and then find the files present. Files already present
 and verified cost no network request. The files of a dataset download in parallel.
 
-Messages go to the ``idxtool.fetch`` logger: a warning when a present file is damaged and
+Messages go to the ``idxtool.fetching`` logger: a warning when a present file is damaged and
 downloaded again, when another process holds the lock, and when a re-compressed copy is
 kept; INFO for the rest.
 """

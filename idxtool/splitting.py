@@ -276,7 +276,11 @@ def split(
 
     Examples
     --------
-    >>> result = idxtool.split("mnist-sample", out, ratio=0.8, seed=1)  # doctest: +SKIP
+    >>> result = idxtool.split("mnist-sample", tmp / "parts", ratio=0.8, seed=1)
+    >>> result.counts
+    {'train': 80, 'val': 20}
+    >>> sorted(p.name for p in result.files)  # doctest: +NORMALIZE_WHITESPACE
+    ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 'val-images-idx3-ubyte.gz', 'val-labels-idx1-ubyte.gz']
     """
     given = [p for p, v in (("ratio", ratio), ("sizes", sizes), ("per_class", per_class)) if v is not None]
     if not given:
