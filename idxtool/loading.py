@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -114,11 +114,35 @@ def _read_array(source: Path | Stdin | BinaryIO, *, images: bool) -> np.ndarray:
         return f.read()
 
 
+class IdxImages:
+    """The images of an IDX file as an :class:`~idxtool.model.ImageSource`: read in chunks when asked."""
+
+    def __init__(self, path: Path | BinaryIO) -> None:
+        self.path = path
+        with open_input(path) as f:
+            check_images_shape(f.shape, f.name)
+            self.header = f.header
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.header.shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.header.dtype
+
+    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+        with open_input(self.path) as f:
+            yield from f.chunks(records)
+
+
 def read_part(files: SplitFiles) -> Part:
-    """Read one split's images and labels, the selected records only, checked to belong together."""
+    """One split's images (streamed from their file) and labels, the selected records, checked."""
     if files.images is None:
         raise DataError(f"{files.label}: has labels but no images (a labels table published alone)")
-    x = _read_array(files.images, images=True)
+    # A file is streamed (in chunks by streaming writers, whole by the others); standard input
+    # or a stream can be read once only, so it goes into memory.
+    x = IdxImages(files.images) if isinstance(files.images, Path) else _read_array(files.images, images=True)
     y = None if files.labels is None else _read_array(files.labels, images=False)
     labels_name = None if files.labels is None else describe_source(files.labels)
     part = check_part(Part(x, y, describe_source(files.images), labels_name))

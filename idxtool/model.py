@@ -9,9 +9,10 @@ records of them are meant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,7 +20,16 @@ from .errors import DataError
 from .registry import Dataset
 from .selection import Selection
 
-__all__ = ["LabelInfo", "Part", "SplitFiles", "Splits", "check_classes", "check_images_shape", "check_part"]
+__all__ = [
+    "ImageSource",
+    "LabelInfo",
+    "Part",
+    "SplitFiles",
+    "Splits",
+    "check_classes",
+    "check_images_shape",
+    "check_part",
+]
 
 
 @dataclass(frozen=True)
@@ -56,19 +66,85 @@ class LabelInfo:
         return self.classes[i] if 0 <= i < len(self.classes) else None
 
 
-@dataclass
-class Part:
-    """One split: images and their labels (or None), with names for messages."""
+class ImageSource(Protocol):
+    """Images that are read when asked for: their shape and type at once, the records in chunks."""
 
-    images: np.ndarray
-    labels: np.ndarray | None = None
-    images_name: str = "images"
-    labels_name: str | None = None
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Records, then the record shape."""
+        ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The element type (native byte order)."""
+        ...
+
+    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+        """The records in order, ``records`` at a time (default: about 4 MiB a chunk)."""
+        ...
+
+
+class Part:
+    """One split: images and their labels (or None), with names for messages.
+
+    Images are an array, or an :class:`ImageSource` streamed in chunks: streaming writers
+    iterate :meth:`image_chunks` in bounded memory; :attr:`images` reads them whole (once)
+    for writers that need them all. Labels are always in memory (one value per record).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray | ImageSource,
+        labels: np.ndarray | None = None,
+        images_name: str = "images",
+        labels_name: str | None = None,
+    ) -> None:
+        self._array: np.ndarray | None = images if isinstance(images, np.ndarray) else None
+        self._source: ImageSource | None = None if isinstance(images, np.ndarray) else images
+        self.labels = labels
+        self.images_name = images_name
+        self.labels_name = labels_name
+
+    @property
+    def images(self) -> np.ndarray:
+        """All images as one array (a streamed source is read whole, once)."""
+        if self._array is None:
+            if self._source is None:  # pragma: no cover - one of the two is always set
+                raise DataError(f"{self.images_name}: no images")
+            chunks = list(self._source.chunks())
+            self._array = np.concatenate(chunks) if chunks else np.empty(self._source.shape, self._source.dtype)
+            self._source = None
+        return self._array
+
+    @property
+    def streamed(self) -> bool:
+        """True while the images are still only a source, not an array in memory."""
+        return self._array is None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The images' shape: records, then the record shape."""
+        return tuple(self._array.shape) if self._array is not None else tuple(self._source.shape)  # type: ignore[union-attr]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The images' element type."""
+        return self._array.dtype if self._array is not None else self._source.dtype  # type: ignore[union-attr]
 
     @property
     def count(self) -> int:
         """Number of records."""
-        return int(self.images.shape[0])
+        return int(self.shape[0])
+
+    def image_chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+        """The images in order, in chunks of ``records`` (default: about 4 MiB), in bounded memory."""
+        if self._array is None:
+            yield from self._source.chunks(records)  # type: ignore[union-attr]
+            return
+        size = max(int(np.prod(self._array.shape[1:], dtype=np.int64)) * self._array.itemsize, 1)
+        step = records or max(1, (4 << 20) // size)
+        for begin in range(0, len(self._array), step):
+            yield self._array[begin : begin + step]
 
     def class_labels(self, column: int = 0) -> np.ndarray | None:
         """One integer label per record: the labels, or one column of 2-D (QMNIST-style) labels."""
@@ -77,9 +153,34 @@ class Part:
         return self.labels if self.labels.ndim == 1 else self.labels[:, column]
 
     def select(self, first: int, end: int) -> Part:
-        """Records ``first`` to ``end`` (exclusive), as views of the same arrays."""
+        """Records ``first`` to ``end`` (exclusive): views of arrays, or a narrower source."""
         labels = None if self.labels is None else self.labels[first:end]
-        return Part(self.images[first:end], labels, self.images_name, self.labels_name)
+        if self._array is not None:
+            return Part(self._array[first:end], labels, self.images_name, self.labels_name)
+        return Part(_Range(self._source, first, end), labels, self.images_name, self.labels_name)  # type: ignore[arg-type]
+
+
+class _Range:
+    """Records ``first`` to ``end`` of another image source."""
+
+    def __init__(self, source: ImageSource, first: int, end: int) -> None:
+        self.source, self.first, self.end = source, first, end
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.end - self.first, *self.source.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.source.dtype
+
+    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+        seen = 0
+        for chunk in self.source.chunks(records):
+            lo, hi = max(self.first - seen, 0), min(self.end - seen, len(chunk))
+            if lo < hi:
+                yield chunk[lo:hi]
+            seen += len(chunk)
 
 
 @dataclass
@@ -136,7 +237,7 @@ def check_images_shape(shape: Sequence[int], name: str) -> None:
 
 def check_part(part: Part) -> Part:
     """Check that images and labels belong together; raise DataError when they cannot."""
-    check_images_shape(part.images.shape, part.images_name)
+    check_images_shape(part.shape, part.images_name)
     if part.labels is None:
         return part
     if part.labels.ndim not in (1, 2):
