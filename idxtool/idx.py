@@ -22,7 +22,15 @@ import numpy as np
 from . import compress
 from .atomic import atomic_file
 from .compress import Compression
-from .errors import InputNotFoundError, InvalidIdxError, RecordIndexError, UsageError
+from .errors import (
+    DataError,
+    InputNotFoundError,
+    InvalidIdxError,
+    OutputError,
+    ParameterError,
+    RecordIndexError,
+    UsageError,
+)
 
 #: IDX type code -> element type as stored (big-endian).
 FILE_DTYPES: dict[int, np.dtype[Any]] = {
@@ -44,8 +52,8 @@ Source: TypeAlias = "str | os.PathLike[str] | BinaryIO | compress.BinaryReadable
 _GZIP_MAX_RATIO = 1032
 #: Bytes read from a compressed stream at a time.
 CHUNK_BYTES = 4 << 20
-#: How much a body buffer grows when a stream of unknown size fills it.
-_GROWTH = 4
+#: numpy's limit on the number of dimensions of an array (IDX allows 255).
+MAX_NUMPY_DIMS = 64
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,14 @@ def _to_native(arr: np.ndarray) -> np.ndarray:
     return arr.view(arr.dtype.newbyteorder("="))
 
 
+def _alloc(size: int, name: str) -> np.ndarray:
+    """An uninitialised uint8 buffer; running out of memory is an IdxError naming the file."""
+    try:
+        return np.empty(size, np.uint8)
+    except (MemoryError, ValueError, OverflowError) as exc:
+        raise DataError(f"{name}: cannot allocate {_fmt_bytes(size)} to read it ({type(exc).__name__})") from None
+
+
 def _stream_name(stream: object) -> str:
     name = getattr(stream, "name", None)
     return name if isinstance(name, str) else "<stream>"
@@ -197,9 +213,15 @@ class IdxFile:
 
     Notes
     -----
-    The body is read once, forward: one of :meth:`read`, :meth:`chunks`, :meth:`record` or
-    :meth:`check_body`; a second raises UsageError ("body already consumed"). Only an
-    uncompressed regular file allows :meth:`memmap` and repeated :meth:`record` calls.
+    The body is read once, forward: one of :meth:`read`, :meth:`chunks`,
+    :meth:`value_chunks`, :meth:`record` or :meth:`check_body`; a second raises UsageError
+    ("body already consumed"). Only an uncompressed regular file allows :meth:`memmap` and
+    repeated :meth:`record` calls.
+
+    Whatever the input, every failure is an :class:`~idxtool.errors.IdxError` naming the
+    file (InvalidIdxError for bad data; DataError for valid files numpy cannot hold, such as
+    more than 64 dimensions), and memory follows the data present, never what the header
+    declares.
 
     A stream's size is not known up front, so its length is checked as it is read, and
     memory grows with the data that actually arrives, never with what the header declares.
@@ -340,13 +362,13 @@ class IdxFile:
             limit = self.size_on_disk * _GZIP_MAX_RATIO
             if declared > limit:
                 raise InvalidIdxError(
-                    f"{self.name}: header declares a {_fmt_shape(self.shape)} body of {declared:,} "
-                    f"bytes, more than a {self.size_on_disk:,}-byte gzip file can hold"
+                    f"{self.name}: header declares a {_fmt_shape(self.shape)} body of {_fmt_bytes(declared)}, "
+                    f"more than a {self.size_on_disk:,}-byte gzip file can hold"
                 )
 
     def _raise_length(self, actual: int | None) -> None:
         declared = self.header.body_bytes
-        what = f"header declares {_fmt_shape(self.shape)} {self.dtype.name} = {declared:,} bytes"
+        what = f"header declares {_fmt_shape(self.shape)} {self.dtype.name} = {_fmt_bytes(declared)}"
         if actual is None:
             raise InvalidIdxError(f"{self.name}: body is longer than the header says ({what})")
         word = "shorter" if actual < declared else "longer"
@@ -356,6 +378,21 @@ class IdxFile:
         """Claim the body for one forward read; a second read is a UsageError."""
         if self._position:
             raise UsageError(f"{self.name}: body already consumed; open the file again")
+
+    def _shaped(self, flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``flat`` reshaped; a shape numpy cannot represent is a DataError naming the file."""
+        try:
+            return flat.reshape(shape)
+        except ValueError as exc:  # e.g. a zero-size shape whose other sizes overflow numpy's index
+            raise DataError(f"{self.name}: shape {_fmt_shape(shape)} cannot be a numpy array ({exc})") from None
+
+    def _check_rank(self, ndim: int, what: str) -> None:
+        """numpy arrays have at most 64 dimensions; IDX files up to 255."""
+        if ndim > MAX_NUMPY_DIMS:
+            raise DataError(
+                f"{self.name}: has {self.ndim} dimensions, and {what} would need a {ndim}-dimensional array "
+                f"(numpy allows at most {MAX_NUMPY_DIMS}); value_chunks() reads its values flat"
+            )
 
     # -- body ----------------------------------------------------------------------------
     def _read_body_into(self, out: memoryview) -> int:
@@ -374,31 +411,39 @@ class IdxFile:
         return filled
 
     def _read_growing(self, size: int) -> np.ndarray:
-        """Read up to ``size`` body bytes into a buffer that grows with the data actually read.
+        """Read up to ``size`` body bytes into memory that grows with the data actually read.
 
-        The buffer starts at one chunk and grows fourfold each time the data fills it (so it is
-        never more than four times what arrived), and the last step stops at ``size``: a
-        complete body ends in a buffer of exactly its size, copied at most a third over.
+        The data is read in pieces of one chunk and joined at the end, so a header declaring
+        terabytes costs nothing, and a body that stops early costs about twice what arrived.
         """
-        capacity = min(size, CHUNK_BYTES)
-        buf = np.empty(capacity, np.uint8)
-        filled = self._read_body_into(buf.data)
-        while filled == capacity < size:
-            capacity = min(size, capacity * _GROWTH)
-            grown = np.empty(capacity, np.uint8)
-            grown[:filled] = buf[:filled]
-            buf = grown
-            filled += self._read_body_into(buf.data[filled:])
-        return buf if filled == capacity else buf[:filled]
+        pieces: list[np.ndarray] = []
+        filled = 0
+        while filled < size:
+            piece = _alloc(min(size - filled, CHUNK_BYTES), self.name)
+            got = self._read_body_into(piece.data)
+            pieces.append(piece if got == piece.size else piece[:got])
+            filled += got
+            if got < piece.size:
+                break
+        if len(pieces) == 1:
+            return pieces[0]
+        out = _alloc(filled, self.name)
+        at = 0
+        while pieces:
+            piece = pieces.pop(0)  # released as soon as copied: the peak stays near twice the data
+            out[at : at + piece.size] = piece
+            at += piece.size
+        return out
 
-    def _read_block(self, size: int) -> np.ndarray:
+    def _read_block(self, size: int, *, whole: bool = False) -> np.ndarray:
         """Read the next ``size`` body bytes as a writable uint8 array (shorter only at the end).
 
-        The buffer is allocated whole only when it is small or the file size vouches for the
-        header; otherwise it grows with the data, so a header declaring terabytes costs nothing.
+        The buffer is allocated whole only when it is small, or for a whole-body ``read()``
+        when the file size vouches for the header; otherwise it grows with the data, so a
+        header declaring terabytes costs nothing.
         """
-        if size <= CHUNK_BYTES or self._size_vouched:
-            buf = np.empty(size, np.uint8)
+        if size <= CHUNK_BYTES or (whole and self._size_vouched):
+            buf = _alloc(size, self.name)
             got = self._read_body_into(buf.data)
             return buf if got == size else buf[:got]
         return self._read_growing(size)
@@ -434,8 +479,18 @@ class IdxFile:
         ------
         InvalidIdxError
             The body is shorter or longer than the header says, or the stream is corrupt.
+        DataError
+            The file has more than 64 dimensions (numpy's limit): use :meth:`value_chunks`.
+        ParameterError
+            ``records`` is not a positive integer.
         UsageError
             The body was already read (:meth:`read`, :meth:`chunks`, :meth:`record`).
+
+        Notes
+        -----
+        A chunk holds at least one record, so memory follows the record size: for files
+        whose records may be huge, :meth:`value_chunks` bounds memory by a number of values.
+        Memory never grows beyond the data actually present, whatever the header declares.
 
         Examples
         --------
@@ -446,8 +501,67 @@ class IdxFile:
         ...     [chunk.tolist() for chunk in f.chunks(1)]
         [[[0, 1, 2]], [[3, 4, 5]]]
         """
+        if records is not None and (isinstance(records, bool) or not isinstance(records, int) or records < 1):
+            raise ParameterError("records", records, "must be a positive integer")
+        self._check_rank(1 + len(self.header.record_shape), "a chunk of records")
         self._consume()
         return self._chunks(records)
+
+    def value_chunks(self, max_values: int | None = None) -> Iterator[np.ndarray]:
+        """Yield the body's values in order as flat 1-D arrays of at most ``max_values`` each.
+
+        Memory is bounded by ``max_values``, never by the record size: a file whose one
+        record is 1 GiB is read a few MiB at a time. Any rank works, including files with
+        more dimensions than numpy arrays allow. The body's length is checked as it streams.
+
+        Parameters
+        ----------
+        max_values : int, optional
+            Values per chunk; default about 4 MiB of data a chunk.
+
+        Returns
+        -------
+        Iterator[numpy.ndarray]
+            Native-endian 1-D arrays of the file's element type; the last may be shorter.
+
+        Raises
+        ------
+        InvalidIdxError
+            The body is shorter or longer than the header says, or the stream is corrupt.
+        ParameterError
+            ``max_values`` is not a positive integer.
+        UsageError
+            The body was already read.
+
+        Examples
+        --------
+        >>> import io
+        >>> from idxtool.idx import Header
+        >>> data = Header(0x08, (2, 3)).pack() + bytes(range(6))  # a 2 x 3 uint8 IDX file
+        >>> with IdxFile(io.BytesIO(data)) as f:
+        ...     [chunk.tolist() for chunk in f.value_chunks(4)]
+        [[0, 1, 2, 3], [4, 5]]
+        """
+        if max_values is not None and (
+            isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1
+        ):
+            raise ParameterError("max_values", max_values, "must be a positive integer")
+        self._consume()
+        return self._value_chunks(max_values or max(1, CHUNK_BYTES // self.dtype.itemsize))
+
+    def _value_chunks(self, max_values: int) -> Iterator[np.ndarray]:
+        header = self.header
+        itemsize = header.file_dtype.itemsize
+        remaining = header.body_bytes
+        step = max_values * itemsize
+        while remaining > 0:
+            want = min(step, remaining)
+            buf = self._read_block(want)
+            if buf.size < want:
+                self._raise_length(self._position)
+            remaining -= want
+            yield _to_native(buf.view(header.file_dtype))
+        self._check_end()
 
     def _chunks(self, records: int | None) -> Iterator[np.ndarray]:
         header = self.header
@@ -461,7 +575,7 @@ class IdxFile:
             if buf.size < want:
                 self._raise_length(self._position)
             remaining -= k
-            yield _to_native(buf.view(header.file_dtype).reshape((k, *header.record_shape)))
+            yield _to_native(self._shaped(buf.view(header.file_dtype), (k, *header.record_shape)))
         self._check_end()
 
     def read(self) -> np.ndarray:
@@ -477,6 +591,9 @@ class IdxFile:
         ------
         InvalidIdxError
             The body is shorter or longer than the header says, or the stream is corrupt.
+        DataError
+            The file has more than 64 dimensions (numpy's limit), or its body does not fit in
+            memory: use :meth:`value_chunks`.
         UsageError
             The body was already read.
 
@@ -489,22 +606,31 @@ class IdxFile:
         ...     f.read().sum()
         np.uint64(15)
         """
+        self._check_rank(self.ndim, "its body")
         self._consume()
         header = self.header
         if self._regular_raw:
             return self._read_raw()
-        buf = self._read_block(header.body_bytes)  # gzip on disk: allocated once, filled in place
+        # gzip on disk: allocated once (the file size bounds it), filled in place
+        buf = self._read_block(header.body_bytes, whole=True)
         if buf.size < header.body_bytes:
             self._raise_length(self._position)
         self._check_end()
-        return _to_native(buf.view(header.file_dtype).reshape(header.shape))
+        return _to_native(self._shaped(buf.view(header.file_dtype), header.shape))
 
     def _read_raw(self) -> np.ndarray:
         header = self.header
         path = self.path if self.path is not None else self.name  # set for every regular file
-        arr = np.fromfile(path, dtype=header.file_dtype, count=math.prod(header.shape), offset=header.nbytes)
+        try:
+            arr = np.fromfile(path, dtype=header.file_dtype, count=math.prod(header.shape), offset=header.nbytes)
+        except MemoryError:
+            raise DataError(f"{self.name}: cannot allocate {_fmt_bytes(header.body_bytes)} to read it") from None
+        except OSError as exc:
+            raise InvalidIdxError(f"{self.name}: read failed ({exc.strerror or exc})") from exc
+        if arr.size * header.file_dtype.itemsize != header.body_bytes:  # the file changed under us
+            self._raise_length(arr.size * header.file_dtype.itemsize)
         self._position = header.body_bytes
-        return _to_native(arr.reshape(header.shape))
+        return _to_native(self._shaped(arr, header.shape))
 
     def memmap(self) -> np.ndarray:
         """Map an uncompressed regular file read-only without reading it: lazy and zero-copy.
@@ -543,9 +669,15 @@ use read() or chunks()
                 f"{self.name}: is {self.compression}-compressed and cannot be memory-mapped; "
                 "use read() or chunks(), or decompress it first"
             )
+        self._check_rank(self.ndim, "mapping it")
         if self.header.body_bytes == 0:
-            return np.empty(self.shape, self.header.file_dtype)
-        return np.memmap(self.path, dtype=self.header.file_dtype, mode="r", offset=self.header.nbytes, shape=self.shape)
+            return self._shaped(np.empty(0, self.header.file_dtype), self.shape)
+        try:
+            return np.memmap(
+                self.path, dtype=self.header.file_dtype, mode="r", offset=self.header.nbytes, shape=self.shape
+            )
+        except (OSError, ValueError) as exc:  # the file shrank since it was opened, or cannot be mapped
+            raise InvalidIdxError(f"{self.name}: cannot be memory-mapped ({exc})") from exc
 
     def record(self, index: int) -> np.ndarray:
         """Read one record, streaming past the ones before it (bounded memory).
@@ -586,25 +718,48 @@ use read() or chunks()
         ...     print(exc)
         example: record 2 out of range (file has 2 records)
         """
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise ParameterError("index", index, "must be an integer")
+        index = int(index)
         if not -self.count <= index < self.count:
             raise RecordIndexError(f"{self.name}: record {index} out of range (file has {self.count:,} records)")
         index %= self.count
+        header = self.header
+        self._check_rank(len(header.record_shape), "a record")
         if self._regular_raw:
-            return np.array(self.memmap()[index]).astype(self.dtype)
-        per_chunk = max(1, CHUNK_BYTES // max(self.header.record_bytes, 1))
-        seen = 0
-        for chunk in self.chunks(per_chunk):
-            if index < seen + len(chunk):
-                return np.array(chunk[index - seen])
-            seen += len(chunk)
-        raise AssertionError("unreachable")  # pragma: no cover
+            mapped = self.memmap() if self.ndim <= MAX_NUMPY_DIMS else None
+            if mapped is not None:
+                return np.array(mapped[index] if mapped.ndim else mapped).astype(self.dtype)
+        self._consume()
+        self._skip(index * header.record_bytes)
+        buf = self._read_block(header.record_bytes)
+        if buf.size < header.record_bytes:
+            self._raise_length(self._position)
+        return _to_native(self._shaped(buf.view(header.file_dtype), header.record_shape))
+
+    def _skip(self, size: int) -> None:
+        """Read and drop ``size`` body bytes through one reused buffer (bounded memory)."""
+        if size <= 0:
+            return
+        scratch = _alloc(min(size, CHUNK_BYTES), self.name)
+        left = size
+        while left > 0:
+            want = min(left, scratch.size)
+            got = self._read_body_into(scratch.data[:want])
+            if got < want:
+                self._raise_length(self._position)
+            left -= got
 
     def check_body(self) -> None:
-        """Stream the whole body and check its length; raise InvalidIdxError if it is wrong."""
+        """Stream the whole body and check its length; raise InvalidIdxError if it is wrong.
+
+        Memory stays at one chunk (a reused buffer), whatever the record size.
+        """
         if self._regular_raw:
             return  # checked from the file size when opened
-        for _ in self.chunks():
-            pass
+        self._consume()
+        self._skip(self.header.body_bytes)
+        self._check_end()
 
     def close(self) -> None:
         """Close what idxtool opened; a file object passed in by the caller stays open."""
@@ -622,7 +777,16 @@ use read() or chunks()
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:
+    if len(shape) > 8:  # up to 255 dimensions: keep the message on one readable line
+        head = " x ".join(str(d) for d in shape[:3])
+        tail = " x ".join(str(d) for d in shape[-2:])
+        return f"{head} x ... x {tail} ({len(shape)} dimensions)"
     return " x ".join(str(d) for d in shape) or "scalar"
+
+
+def _fmt_bytes(n: int) -> str:
+    """``1,234 bytes``, or ``about 2**200 bytes`` for sizes no file can have."""
+    return f"{n:,} bytes" if n < 10**18 else f"about 2**{n.bit_length() - 1} bytes"
 
 
 def open_idx(source: Source, *, name: str | None = None) -> IdxFile:
@@ -642,7 +806,7 @@ def open_idx(source: Source, *, name: str | None = None) -> IdxFile:
     -------
     IdxFile
         Header facts (``dtype``, ``shape``, ``compression``) at once; the body on demand
-        with ``read()``, ``chunks()`` or ``record()``. Use it as a context manager: leaving
+        with ``read()``, ``chunks()``, ``value_chunks()`` or ``record()``. Use it as a context manager: leaving
         it closes only what idxtool opened, never a file object passed in.
 
     Raises
@@ -739,21 +903,77 @@ def write(
     array: Any,
     compression: Compression | None = None,
     level: int | None = None,
+    *,
+    threads: int | None = None,
 ) -> Path:
-    """Write ``array`` as an IDX file, atomically; compression from the suffix when None."""
+    """Write ``array`` as an IDX file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write. Its folder must exist: no folder is ever created for it.
+    array : array_like
+        uint8, int8, int16, int32, float32 or float64 data, of any shape with sizes below 2**32.
+    compression : {"raw", "gzip", "xz", "bz2"}, optional
+        Default: from the suffix (``.gz``, ``.xz``, ``.bz2``, else raw).
+    level : int, optional
+        The compression level; default 6 for gzip and xz, 9 for bz2.
+    threads : int, optional
+        gzip: threads compressing at once; default the number of cores. The bytes written
+        are the same whatever the thread count: the same array always gives the same file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OutputError
+        The folder of ``path`` does not exist (or is not a folder), or writing failed.
+    UsageError
+        The element type or shape cannot be written to IDX, or the compression is unknown.
+    ParameterError
+        ``level`` or ``threads`` is out of range.
+
+    Examples
+    --------
+    >>> path = write(tmp / "small.idx.gz", np.arange(6, dtype=np.uint8).reshape(2, 3))
+    >>> read(path).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    >>> write(tmp / "missing" / "small.idx", np.zeros(2, np.uint8))
+    Traceback (most recent call last):
+    ...
+    idxtool.errors.OutputError: ...missing/small.idx: folder ...missing does not exist (no folder is created for a file)
+    """
     arr = np.asarray(array)
     header = header_for(arr)
     kind = compression or compress.from_suffix(path)
     if kind not in compress.COMPRESSIONS:
         raise UsageError(f"unknown compression {kind!r} (choose from {', '.join(compress.COMPRESSIONS)})")
+    _check_folder(Path(path))
     with atomic_file(path) as raw:
-        out = compress.open_write(raw, kind, level)
+        out = (
+            compress.open_write(raw, kind, level, threads=threads)
+            if kind == "gzip"
+            else compress.open_write(raw, kind, level)
+        )
         try:
             write_stream(out, header, [arr])
         finally:
             if out is not raw:
                 out.close()
     return Path(path)
+
+
+def _check_folder(target: Path) -> None:
+    """The folder a file is written into must exist: writing never creates folders the user did not name."""
+    folder = target.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise OutputError(errno.ENOTDIR, f"{folder} is not a folder", str(target))
+    raise OutputError(errno.ENOENT, f"folder {folder} does not exist (no folder is created for a file)", str(target))
 
 
 def write_stream(out: IO[bytes], header: Header, chunks: Any) -> None:

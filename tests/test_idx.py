@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import struct
@@ -280,3 +281,105 @@ def test_unwritable_output_is_an_idxerror_naming_the_target(tmp_path: Path) -> N
     assert str(info.value).startswith(f"{target}: ")
     assert str(blocker) in str(info.value) and ".tmp" not in str(info.value)
     assert info.value.exit_code == 1 and isinstance(info.value, OSError)
+
+
+def test_write_creates_no_missing_folder(tmp_path: Path) -> None:
+    """Issue 9: a missing parent folder is an OutputError naming it, and nothing is created."""
+    target = tmp_path / "not" / "there" / "x.idx"
+    with pytest.raises(idxtool.OutputError, match=r"folder .*not/there does not exist") as info:
+        idxtool.write(target, np.zeros(3, np.uint8))
+    assert str(info.value).startswith(f"{target}: ") and str(tmp_path / "not" / "there") in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "not" / "there").mkdir(parents=True)
+    assert idxtool.read(idxtool.write(target, np.zeros(3, np.uint8))).tolist() == [0, 0, 0]
+
+
+# -- threaded gzip writing (issue 12) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emnist_like(mnist_images: Path) -> np.ndarray:
+    """12,000 real MNIST test images (tiled): nine writer blocks, real compressibility."""
+    images = idxtool.read(mnist_images)
+    return np.concatenate([images, images[:2000]])
+
+
+def test_threaded_gzip_same_bytes_for_any_threads_and_writes(tmp_path: Path, emnist_like: np.ndarray) -> None:
+    from idxtool import compress
+
+    files = [idxtool.write(tmp_path / f"t{n}.gz", emnist_like, threads=n).read_bytes() for n in (1, 2, 3, 8)]
+    assert len(set(files)) == 1
+    again = idxtool.write(tmp_path / "again.gz", emnist_like).read_bytes()  # default: the core count
+    assert again == files[0]
+    raw = idx.header_for(emnist_like).pack() + emnist_like.tobytes()
+    out = io.BytesIO()
+    writer = compress.open_write(out, "gzip", threads=2)
+    pos, step = 0, 1
+    while pos < len(raw):  # odd write sizes, crossing block boundaries anywhere
+        writer.write(raw[pos : pos + step])
+        pos, step = pos + step, step * 3 + 1
+    writer.close()
+    assert out.getvalue() == files[0]
+    assert writer.closed and not out.closed
+
+
+def test_threaded_gzip_is_read_by_every_reader(tmp_path: Path, emnist_like: np.ndarray) -> None:
+    import shutil
+    import subprocess
+
+    from isal import igzip
+
+    path = idxtool.write(tmp_path / "x.gz", emnist_like, threads=2)
+    data = path.read_bytes()
+    raw = idx.header_for(emnist_like).pack() + emnist_like.tobytes()
+    assert gzip.decompress(data) == raw
+    assert igzip.decompress(data) == raw
+    assert np.array_equal(idxtool.read(path), emnist_like)
+    assert data[:4] == b"\x1f\x8b\x08\x00" and data[4:8] == bytes(4)  # no name, mtime 0
+    for tool in ("gzip", "zcat", "pigz"):
+        if shutil.which(tool):
+            args = [tool, "-dc"] if tool != "zcat" else [tool]
+            assert subprocess.run([*args, str(path)], capture_output=True, check=True).stdout == raw, tool
+    assert subprocess.run(["gzip", "-t", str(path)], check=False).returncode == 0
+    one_stream = len(gzip.compress(raw, 6, mtime=0))
+    assert len(data) < one_stream * 1.005  # blocks primed with the previous 32 KiB: ratio kept
+
+
+def test_threaded_gzip_small_and_empty(tmp_path: Path) -> None:
+    from idxtool import compress
+
+    for payload in (b"", b"x", bytes(range(256)) * 5000):
+        out = io.BytesIO()
+        with compress.open_write(out, "gzip", 1, threads=4) as writer:
+            writer.write(payload)
+        assert gzip.decompress(out.getvalue()) == payload
+    with pytest.raises(idxtool.ParameterError, match="level=10"):
+        compress.open_write(io.BytesIO(), "gzip", 10)
+    with pytest.raises(idxtool.ParameterError, match="threads=0"):
+        compress.open_write(io.BytesIO(), "gzip", threads=0)
+
+
+def test_crc_combine_fallback_matches_zlib() -> None:
+    import zlib
+
+    from idxtool import compress
+
+    a, b = os.urandom(1000), os.urandom(77_777)
+    assert compress._crc32_combine_py(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    assert compress._crc32_combine_py(zlib.crc32(a), 0, 0) == zlib.crc32(a)
+
+
+def test_threaded_gzip_threads_end_and_a_closed_target_is_left_alone() -> None:
+    import threading
+
+    from idxtool import compress
+
+    out = io.BytesIO()
+    writer = compress.open_write(out, "gzip", threads=3)
+    writer.write(bytes(3 << 20))
+    assert any(t.name.startswith("idxtool-gzip") for t in threading.enumerate())
+    out.close()  # the caller's file went away: closing the writer must neither raise nor hang
+    writer.close()
+    assert not any(t.name.startswith("idxtool-gzip") for t in threading.enumerate())
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(b"more")

@@ -510,7 +510,8 @@ def test_paths_keep_their_size_on_disk(mnist_labels: Path) -> None:
         assert f.name == "labels"
 
 
-def test_docstring_examples_run() -> None:
+def test_docstring_examples_run(tmp_path: Path) -> None:
     for module in (idx, compress):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        names = {"tmp": tmp_path, "np": np, "idxtool": idxtool}
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, extraglobs=names)
         assert result.failed == 0 and result.attempted > 0, module.__name__
