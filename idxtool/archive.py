@@ -2,8 +2,10 @@
 
 The whole archive is checked before anything is written: a member with an absolute path,
 a drive, a ``..`` component or a symlink makes it refuse the archive, and the members
-asked for must fit in ``max_total`` bytes. Members stream into a temporary folder beside
-the destination and are renamed into place only when all of them are complete.
+asked for must fit in ``max_total`` bytes. Members stream into a private temporary folder
+beside the destination (each file created with ``O_EXCL`` and ``O_NOFOLLOW``) and are
+renamed into place only when all of them are complete; each name is checked after the
+rename to hold the file that was written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from . import progress as progress_
 from .checksum import BLOCK, Digest, Hasher
@@ -124,13 +127,29 @@ def extract(
         temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
         task = progress_.start(progress, label, total, "bytes")
         try:
-            digests = _extract_to(zf, infos, members, temp, label, task)
+            digests, idents = _extract_to(zf, infos, members, temp, label, task)
             for filename in members.values():
                 os.replace(temp / filename, target / filename)
+                _recheck(target / filename, idents[filename], label)
         finally:
             task.close()
             shutil.rmtree(temp, ignore_errors=True)
     return {members[m]: d for m, d in digests.items()}
+
+
+def _recheck(path: Path, ident: tuple[int, int], label: str) -> None:
+    """After the rename: ``path`` must be the regular file that was written, else it is removed."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != ident:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise VerificationError(f"{label}: {path.name} was replaced by another file while it was extracted; removed it")
+
+
+def _create(path: Path) -> IO[bytes]:
+    """A new file, created exclusively and never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return open(os.open(path, flags, 0o644), "wb")
 
 
 def _extract_to(
@@ -140,14 +159,17 @@ def _extract_to(
     temp: Path,
     label: str,
     task: Progress,
-) -> dict[str, Digest]:
+) -> tuple[dict[str, Digest], dict[str, tuple[int, int]]]:
     digests: dict[str, Digest] = {}
+    idents: dict[str, tuple[int, int]] = {}
     done = 0
     for member, info in infos.items():
         hasher = Hasher()
         out_path = temp / members[member]
         try:
-            with zf.open(info) as src, open(out_path, "wb") as out:
+            with zf.open(info) as src, _create(out_path) as out:
+                st = os.fstat(out.fileno())
+                idents[members[member]] = (st.st_dev, st.st_ino)
                 while block := src.read(BLOCK):
                     hasher.update(block)
                     if hasher.size > info.file_size:
@@ -161,4 +183,4 @@ def _extract_to(
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
             raise VerificationError(f"{label}: member {member!r} is corrupt ({exc})") from None
         digests[member] = hasher.digest()
-    return digests
+    return digests, idents

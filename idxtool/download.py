@@ -8,6 +8,19 @@ retried on the same source with exponential backoff, resuming with ``Range`` whe
 server allows it. The file is written beside the target as ``.NAME.part``, checked, and
 only then renamed to its final name; a wrong download is deleted.
 
+Nothing escapes the target's folder: the partial file is opened with ``O_NOFOLLOW`` (and
+``O_EXCL`` when new) and must be a regular file of the current user with one link, and the
+file renamed into place is checked to be the one written. Nothing hangs or fills the disk:
+on top of the connect and read timeouts each file has an overall deadline
+(``IDXTOOL_DEADLINE``), a file whose size is not fixed by the manifest may not exceed
+``IDXTOOL_MAX_BYTES``, and a caller's cancel Event stops every transfer at once (sockets
+are shut down; the resumable partial is kept).
+
+Large files (``Policy.split_min``, 32 MB) from a server that answers a Range request with
+206 come over ``Policy.connections`` parallel ranges written with positioned writes; each
+range resumes after a drop, the whole file is hashed once complete, and a server that
+refuses ranges gets one stream.
+
 Each failed source and each retry is logged (INFO) on the ``idxtool.download`` logger;
 downloads run in worker threads, so a handler must be thread-safe (logging's are).
 ``requests`` is imported only when an HTTP source is actually tried.
@@ -16,23 +29,28 @@ downloads run in worker threads, so a handler must be thread-safe (logging's are
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
 import re
+import socket
+import stat
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from . import progress as progress_
 from .cache import partial
-from .checksum import Digest, Expected, Hasher, Verdict, hasher_of, judge
-from .errors import DownloadError, UsageError
+from .checksum import BLOCK, Digest, Expected, Hasher, Verdict, judge
+from .errors import DownloadError, ParameterError, UsageError
 from .progress import Progress, ProgressFactory
 
 if TYPE_CHECKING:
@@ -42,17 +60,36 @@ logger = logging.getLogger(__name__)
 
 NET_CHUNK = 64 * 1024
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<\?xml)", re.IGNORECASE)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: URL schemes a mirror may use.
+MIRROR_SCHEMES = ("http", "https", "file", "s3")
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+#: A multi-range download opens its other connections unless its first piece arrived within
+#: this many seconds at _FAST_ENOUGH bytes per second (then one connection is not the limit).
+_SPLIT_AFTER = 0.1
+_FAST_ENOUGH = 64e6
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Timeouts and retries for HTTP sources. ``from_env`` reads the IDXTOOL_* overrides."""
+    """Timeouts, limits, retries and connections for downloads.
+
+    ``from_env`` reads the IDXTOOL_* overrides. ``deadline`` bounds the seconds one file
+    may take in all (every source and retry); ``max_bytes`` the bytes of a file whose size
+    the manifest does not fix; ``connections`` the parallel ranges of a file of at least
+    ``split_min`` bytes.
+    """
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 3
     backoff: float = 1.0
     backoff_max: float = 30.0
+    deadline: float = 7200.0
+    max_bytes: int = 4 << 30
+    connections: int = 4
+    split_min: int = 32 << 20
 
     @classmethod
     def from_env(cls) -> Policy:
@@ -60,7 +97,11 @@ class Policy:
 
         ``IDXTOOL_TIMEOUT`` is ``SECONDS`` (connect and read) or ``CONNECT,READ``;
         ``IDXTOOL_RETRIES`` the retries per source after the first attempt;
-        ``IDXTOOL_BACKOFF`` the first wait between retries in seconds (doubling each time).
+        ``IDXTOOL_BACKOFF`` the first wait between retries in seconds (doubling each time);
+        ``IDXTOOL_DEADLINE`` the seconds one file may take in all (default 7200);
+        ``IDXTOOL_MAX_BYTES`` the most bytes accepted for a file with no fixed size
+        (a number, optionally with K, M, G or T, binary; default 4G);
+        ``IDXTOOL_CONNECTIONS`` the parallel connections for one large file (1-16, default 4).
         Unset or blank variables keep the defaults.
 
         Returns
@@ -96,11 +137,54 @@ class Policy:
             if value is None or value < 0:
                 raise _bad_env("IDXTOOL_BACKOFF", text, "expected seconds to wait before the first retry (0 or more)")
             backoff = value
-        return cls(connect, read, retries, backoff, default.backoff_max)
+        deadline = default.deadline
+        text = os.environ.get("IDXTOOL_DEADLINE", "").strip()
+        if text:
+            value = _number(text)
+            if value is None or value <= 0:
+                raise _bad_env("IDXTOOL_DEADLINE", text, "expected the seconds one file may take (more than 0)")
+            deadline = value
+        max_bytes = default.max_bytes
+        text = os.environ.get("IDXTOOL_MAX_BYTES", "").strip()
+        if text:
+            size = parse_size(text)
+            if size is None or size < 1:
+                raise _bad_env("IDXTOOL_MAX_BYTES", text, "expected a number of bytes, optionally with K, M, G or T")
+            max_bytes = size
+        connections = default.connections
+        text = os.environ.get("IDXTOOL_CONNECTIONS", "").strip()
+        if text:
+            if not re.fullmatch(r"\+?\d+", text) or not 1 <= int(text) <= 16:
+                raise _bad_env("IDXTOOL_CONNECTIONS", text, "expected a whole number of connections from 1 to 16")
+            connections = int(text)
+        return cls(
+            connect,
+            read,
+            retries,
+            backoff,
+            default.backoff_max,
+            deadline=deadline,
+            max_bytes=max_bytes,
+            connections=connections,
+            split_min=default.split_min,
+        )
 
     def wait(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         return float(min(self.backoff * 2 ** (attempt - 1), self.backoff_max))
+
+
+def parse_size(text: str) -> int | None:
+    """A byte count such as ``1048576``, ``512M`` or ``4G`` (binary units), or None.
+
+    Examples
+    --------
+    >>> from idxtool.download import parse_size
+    >>> parse_size("512M"), parse_size("4g"), parse_size("10"), parse_size("x")
+    (536870912, 4294967296, 10, None)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)] if match else None
 
 
 def _number(text: str) -> float | None:
@@ -116,6 +200,57 @@ def _bad_env(name: str, value: str, expected: str) -> UsageError:
     return UsageError(f"{name}={value!r}: {expected}")
 
 
+def check_mirror(mirror: str, *, param: str = "mirrors") -> str:
+    """A mirror as a base URL: an ``http(s)://``, ``file://`` or ``s3://`` URL, or an existing folder.
+
+    Parameters
+    ----------
+    mirror
+        What the user gave.
+    param
+        The parameter named in the error.
+
+    Returns
+    -------
+    str
+        The URL (an existing folder becomes its ``file://`` URL).
+
+    Raises
+    ------
+    ParameterError
+        Neither a URL of those schemes nor an existing folder, or a malformed URL (such
+        as an unclosed IPv6 bracket); exit code 2.
+
+    Examples
+    --------
+    >>> from idxtool.download import check_mirror
+    >>> check_mirror("https://example.org/mnist/")
+    'https://example.org/mnist/'
+    >>> check_mirror(str(tmp)).startswith("file:///")
+    True
+    """
+    text = mirror.strip()
+    if "\0" in text:
+        raise ParameterError(param, mirror, "is not a URL: it holds a NUL character")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (parses the port: raises on garbage)
+    except ValueError as exc:
+        raise ParameterError(param, mirror, f"is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme in MIRROR_SCHEMES:
+        if scheme != "file" and not parts.netloc:
+            raise ParameterError(param, mirror, "is not a valid URL (no host)")
+        return text
+    if len(scheme) <= 1 and Path(text).is_dir():  # a folder (a Windows drive letter parses as a scheme)
+        return Path(text).resolve().as_uri() + "/"
+    if len(scheme) > 1:
+        raise ParameterError(
+            param, mirror, f"has an unsupported URL scheme (expected one of {', '.join(MIRROR_SCHEMES)})"
+        )
+    raise ParameterError(param, mirror, "is neither a URL (http, https, file, s3) nor an existing folder")
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A file that arrived intact: where from, its digest, and whether only its payload matched."""
@@ -123,6 +258,10 @@ class Fetched:
     source: str
     digest: Digest
     repacked: bool = False
+
+
+class Cancelled(DownloadError):
+    """The caller cancelled the download (Ctrl-C); a resumable partial file is kept."""
 
 
 class SourceFailed(Exception):
@@ -136,6 +275,259 @@ class SourceFailed(Exception):
         self.retry_after = retry_after
 
 
+class _NoRanges(Exception):
+    """The server does not serve this file in ranges: fall back to one stream."""
+
+
+class _WriteFailed(Exception):
+    """Writing the partial file failed (disk full, I/O error)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+# -- watching: deadline and cancellation ---------------------------------------------------------
+
+
+class _Watch:
+    """Ends a file's transfers when its deadline passes or the caller cancels.
+
+    Every socket the file's sessions open is registered here; a watchdog thread shuts them
+    down when the time is up or ``cancel`` is set, which wakes any blocked read at once
+    (a trickling server never trips a read timeout).
+    """
+
+    def __init__(self, name: str, cancel: threading.Event | None, seconds: float) -> None:
+        self.name, self.cancel, self.seconds = name, cancel, seconds
+        self.end = time.monotonic() + seconds
+        self.reason: str | None = None
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="idxtool-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.05):
+            if self.cancel is not None and self.cancel.is_set():
+                self.fire("cancelled")
+            elif time.monotonic() >= self.end:
+                self.fire("deadline")
+            if self.reason:
+                return
+
+    def fire(self, reason: str) -> None:
+        """Stop every transfer of this file for ``reason`` (cancelled or deadline)."""
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Shut down every open connection (the readers see the connection end)."""
+        with self._lock:
+            socks, self._socks = self._socks, [s for s in self._socks if s.fileno() != -1]
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def add(self, sock: socket.socket | None) -> None:
+        """Watch a newly connected socket."""
+        if sock is None:
+            return
+        with self._lock:
+            self._socks = [s for s in self._socks if s.fileno() != -1]
+            self._socks.append(sock)
+            late = self.reason is not None
+        if late:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self) -> None:
+        """Raise if the file's time is up or the caller cancelled."""
+        if self.reason is None:
+            if self.cancel is not None and self.cancel.is_set():
+                self.reason = "cancelled"
+            elif time.monotonic() >= self.end:
+                self.reason = "deadline"
+        if self.reason == "cancelled":
+            raise Cancelled(f"{self.name}: interrupted")
+        if self.reason == "deadline":
+            raise DownloadError(
+                f"{self.name}: not complete after {self.seconds:g} s, the per-file deadline "
+                "(IDXTOOL_DEADLINE); what arrived is kept to resume"
+            )
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (less if the deadline comes first), waking at once on cancel."""
+        seconds = max(0.0, min(seconds, self.end - time.monotonic()))
+        if self.cancel is not None:
+            self.cancel.wait(seconds)
+        else:
+            time.sleep(seconds)
+        self.check()
+
+    def stop(self) -> None:
+        """The file is done: end the watchdog."""
+        self._done.set()
+
+
+# -- the partial file ------------------------------------------------------------------------------
+
+
+class _Part:
+    """The partial download, opened without following links; writes that fail raise _WriteFailed."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self.fd = path, fd
+        st = os.fstat(fd)
+        self.ident = (st.st_dev, st.st_ino)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def write(self, block: bytes | memoryview) -> None:
+        view = memoryview(block)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            raise _WriteFailed(exc) from None
+
+    def pwrite(self, block: bytes | memoryview, offset: int) -> None:
+        view = memoryview(block)
+        try:
+            while view:
+                n = os.pwrite(self.fd, view, offset)
+                view, offset = view[n:], offset + n
+        except OSError as exc:
+            raise _WriteFailed(exc) from None
+
+    def resize(self, size: int) -> None:
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as exc:
+            raise _WriteFailed(exc) from None
+
+    def hasher(self, expected: Expected, upto: int | None = None) -> Hasher:
+        """A Hasher fed with the file's bytes (the first ``upto``), read through this descriptor."""
+        hasher = Hasher.for_expected(expected)
+        pos, end = 0, self.size() if upto is None else upto
+        while pos < end:
+            block = os.pread(self.fd, min(BLOCK, end - pos), pos)
+            if not block:
+                break
+            hasher.update(block)
+            pos += len(block)
+        return hasher
+
+    def close(self, *, sync: bool = True) -> None:
+        if self.fd < 0:
+            return
+        try:
+            if sync:
+                os.fsync(self.fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise _WriteFailed(exc) from None
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _unsafe(part: Path, st: os.stat_result) -> str | None:
+    """Why ``st`` is not a partial download idxtool may write to, or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"owned by another user (uid {st.st_uid})"
+    if st.st_nlink != 1:
+        return f"a file with {st.st_nlink} hard links"
+    return None
+
+
+def _refuse(name: str, part: Path, why: str) -> DownloadError:
+    return DownloadError(
+        f"{name}: {part} is {why}, not a partial download idxtool wrote; refusing to write "
+        "through it (remove it and try again)"
+    )
+
+
+def _open_part(part: Path, name: str, *, keep: bool) -> _Part:
+    """Open the partial file for writing: created exclusively, or an existing one of ours.
+
+    ``keep`` keeps its bytes (to resume), else it is emptied. Never follows a link and
+    never writes to a file that is not a regular file of this user with one link.
+    """
+    try:
+        st: os.stat_result | None = os.lstat(part)
+    except FileNotFoundError:
+        st = None
+    if st is not None and (why := _unsafe(part, st)):
+        raise _refuse(name, part, why)
+    flags = os.O_RDWR | _O_NOFOLLOW | _O_CLOEXEC
+    if st is None:
+        flags |= os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(part, flags, 0o644)
+    except FileExistsError:
+        raise _refuse(name, part, "a file that appeared while it was being created") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refuse(name, part, "a symbolic link") from None
+        raise DownloadError(f"{name}: cannot write {part} ({exc.strerror or exc})") from None
+    out = _Part(part, fd)
+    why = _unsafe(part, os.fstat(fd))
+    if why:
+        out.close(sync=False)
+        raise _refuse(name, part, why)
+    if not keep:
+        out.resize(0)
+    return out
+
+
+def _resumable(part: Path) -> int:
+    """The bytes of a partial file that may be resumed (0 when there is none, or it is unsafe)."""
+    try:
+        st = os.lstat(part)
+    except OSError:
+        return 0
+    return 0 if _unsafe(part, st) else st.st_size
+
+
+def _remove(part: Path) -> None:
+    """Remove the partial file (a link is removed, never its target)."""
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+
+
+def _commit(part: Path, path: Path, ident: tuple[int, int], name: str) -> None:
+    """Rename the checked partial file into place, then check the name holds what was written."""
+    os.replace(part, path)
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != ident:
+        _remove(path)
+        raise DownloadError(
+            f"{name}: {part} was replaced by another file while it was being checked; removed it, nothing kept"
+        )
+
+
+def _disk_error(name: str, part: Path, exc: _WriteFailed, *, resumable: bool) -> DownloadError:
+    """The error for a partial file that could not be written; it is removed unless it can resume."""
+    if not resumable:
+        _remove(part)
+    kept = "kept to resume" if resumable else "removed"
+    return DownloadError(
+        f"{name}: cannot write {part} ({exc.error.strerror or exc.error}); the partial file was {kept}"
+    )
+
+
+# -- the one entry point -------------------------------------------------------------------------
+
+
 def download(
     sources: Sequence[str],
     target: str | os.PathLike[str],
@@ -143,6 +535,7 @@ def download(
     *,
     policy: Policy | None = None,
     progress: ProgressFactory | None = None,
+    cancel: threading.Event | None = None,
 ) -> Fetched:
     """Fetch one file from the first source that delivers it intact.
 
@@ -154,11 +547,15 @@ def download(
         The final path; written as ``.NAME.part`` beside it, renamed when verified.
     expected
         Size and hashes the file must have; ``expected.name`` names it in messages and
-        is the progress task's description.
+        is the progress task's description. With ``idx_sha256`` known, a copy of another
+        size is downloaded and judged by its payload.
     policy
-        Timeouts and retries; None reads :meth:`Policy.from_env`.
+        Timeouts, limits, retries and connections; None reads :meth:`Policy.from_env`.
     progress
         Reports the bytes received as one task (closed when the file is done or failed).
+    cancel
+        Set from another thread to stop the download within a fraction of a second
+        (raises :class:`Cancelled`; a resumable partial file is kept).
 
     Returns
     -------
@@ -169,41 +566,65 @@ def download(
     Raises
     ------
     DownloadError
-        No source delivered it intact; the message names each source and why (exit code 3).
+        No source delivered it intact, its deadline passed, it could not be written (disk
+        full), or its partial file is not one idxtool may write; the message names the
+        file and why (exit code 3). :class:`Cancelled` when ``cancel`` was set.
     UsageError
-        ``policy`` is None and an ``IDXTOOL_*`` variable has a garbage value.
+        ``policy`` is None and an ``IDXTOOL_*`` variable has a garbage value, or a source
+        is a malformed URL.
     """
     policy = policy or Policy.from_env()
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = partial(path)
     failures: list[str] = []
-    session: requests.Session | None = None
     task = progress_.start(progress, expected.name, expected.size, "bytes")
+    watch = _Watch(expected.name, cancel, policy.deadline)
     try:
         for i, url in enumerate(sources):
+            watch.check()
             try:
-                scheme = urlsplit(url).scheme.lower()
+                scheme = _scheme(url)
                 if scheme in ("http", "https"):
-                    if session is None:
-                        session = _session()
-                    digest, verdict = _retrying(url, part, expected, policy, session, task)
+                    digest, verdict, ident = _retrying(url, part, expected, policy, task, watch)
+                # (other remote schemes, such as s3://, dispatch here)
                 else:
-                    digest, verdict = _local(url, part, expected, task)
+                    digest, verdict, ident = _local(url, part, expected, policy, task, watch)
             except SourceFailed as exc:
+                watch.check()  # a cut made by the deadline or a cancel is not the source's fault
                 failures.append(f"{url}: {exc.reason}")
                 nxt = "; trying the next source" if i + 1 < len(sources) else ""
                 logger.info("%s: %s: %s%s", expected.name, url, exc.reason, nxt)
                 continue
-            os.replace(part, path)
+            _commit(part, path, ident, expected.name)
             return Fetched(url, digest, verdict.repacked)
     finally:
+        watch.stop()
         task.close()
-        if session is not None:
-            session.close()
     if not sources:
         raise DownloadError(f"{expected.name}: no source to download it from")
     raise DownloadError(f"{expected.name}: could not be obtained from any source: {'; '.join(failures)}")
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise UsageError(f"{url}: not a valid URL ({exc})") from None
+
+
+def _limit(expected: Expected, policy: Policy) -> tuple[int, bool]:
+    """The most bytes to accept, and whether that is the file's exact published size."""
+    if expected.size is not None and not expected.idx_sha256:
+        return expected.size, True
+    return policy.max_bytes, False
+
+
+def _too_many(expected: Expected, policy: Policy) -> str:
+    limit, exact = _limit(expected, policy)
+    if exact:
+        return f"sent more than the expected {limit:,} bytes"
+    return f"sent more than {limit:,} bytes, the limit for a file whose size is not fixed (IDXTOOL_MAX_BYTES)"
 
 
 # -- local sources -----------------------------------------------------------------------------
@@ -218,6 +639,10 @@ def _open_local(url: str) -> IO[bytes]:
             return open(url2pathname(unquote(parts.path)), "rb")
         if parts.scheme == "package":
             return (resources.files(parts.netloc) / unquote(parts.path).lstrip("/")).open("rb")
+        if parts.scheme == "s3":  # an object store mirror (extra idxtool[cloud])
+            from .objectstore import open_object
+
+            return open_object(url)
     except (FileNotFoundError, IsADirectoryError, ModuleNotFoundError):
         raise SourceFailed("no such file") from None
     except OSError as exc:
@@ -225,31 +650,79 @@ def _open_local(url: str) -> IO[bytes]:
     raise SourceFailed(f"unsupported URL scheme {parts.scheme!r}")
 
 
-def _local(url: str, part: Path, expected: Expected, task: Progress) -> tuple[Digest, Verdict]:
-    hasher = Hasher()
-    with _open_local(url) as src, open(part, "wb") as out:
+def _local(
+    url: str, part: Path, expected: Expected, policy: Policy, task: Progress, watch: _Watch
+) -> tuple[Digest, Verdict, tuple[int, int]]:
+    hasher = Hasher.for_expected(expected)
+    with _open_local(url) as src:
+        out = _open_part(part, expected.name, keep=False)
         try:
             while block := src.read(NET_CHUNK * 16):
-                _write(out, hasher, block, expected, task)
-        except SourceFailed:
+                watch.check()
+                _write(out, hasher, block, expected, policy, task)
             out.close()
-            part.unlink(missing_ok=True)
+        except _WriteFailed as exc:
+            out.close(sync=False)
+            raise _disk_error(expected.name, part, exc, resumable=False) from None
+        except SourceFailed:
+            out.close(sync=False)
+            _remove(part)
             raise
-        _sync(out)
-    return _check(part, hasher, expected, resumed=False)
+        except BaseException:
+            out.close(sync=False)
+            raise
+    digest, verdict = _check(part, hasher, expected, resumed=False)
+    return digest, verdict, out.ident
 
 
 # -- HTTP --------------------------------------------------------------------------------------
 
 
-def _session() -> requests.Session:
+def _session(watch: _Watch) -> requests.Session:
+    """A session whose every socket is watched (deadline, cancel)."""
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.poolmanager import ProxyManager
 
     from . import __version__
 
+    class Conn(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            watch.add(sock)
+            return sock
+
+    class SConn(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            watch.add(sock)
+            return sock
+
+        def connect(self) -> None:
+            super().connect()
+            watch.add(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class SPool(HTTPSConnectionPool):
+        ConnectionCls = SConn
+
+    pools = {"http": Pool, "https": SPool}
+
+    class Adapter(HTTPAdapter):
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if type(manager) is ProxyManager:  # (SOCKS managers bring their own connections)
+                manager.pool_classes_by_scheme = pools
+            return manager
+
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=0)  # retries are ours: counted, logged, resumed
+    session.max_redirects = 10
+    adapter = Adapter(max_retries=0)  # retries are ours: counted, logged, resumed
+    adapter.poolmanager.pool_classes_by_scheme = pools
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"idxtool/{__version__}"
@@ -258,37 +731,57 @@ def _session() -> requests.Session:
     return session
 
 
+def _get(
+    session: requests.Session, url: str, headers: dict[str, str], policy: Policy, watch: _Watch
+) -> requests.Response:
+    import requests
+
+    try:
+        return session.get(url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout))
+    except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.TooManyRedirects) as exc:
+        watch.check()
+        raise SourceFailed(f"redirected where idxtool does not follow ({_short(exc)})") from None
+    except requests.Timeout as exc:
+        watch.check()
+        raise SourceFailed(f"timed out ({_short(exc)})", transient=True) from None
+    except requests.RequestException as exc:
+        watch.check()
+        raise SourceFailed(f"connection failed ({_short(exc)})", transient=True) from None
+
+
 def _retrying(
-    url: str,
-    part: Path,
-    expected: Expected,
-    policy: Policy,
-    session: requests.Session,
-    task: Progress,
-) -> tuple[Digest, Verdict]:
+    url: str, part: Path, expected: Expected, policy: Policy, task: Progress, watch: _Watch
+) -> tuple[Digest, Verdict, tuple[int, int]]:
     attempt = 1
-    while True:
-        try:
-            return _http_once(url, part, expected, policy, session, task)
-        except SourceFailed as exc:
-            if not exc.transient:
-                part.unlink(missing_ok=True)
-                raise
-            if attempt > policy.retries:
-                raise SourceFailed(f"{exc.reason} (gave up after {attempt} attempts)") from None
-            wait = exc.retry_after or policy.wait(attempt)
-            wait = min(wait, policy.backoff_max)
-            logger.info(
-                "%s: %s: %s; retrying in %.1f s (attempt %d of %d)",
-                expected.name,
-                url,
-                exc.reason,
-                wait,
-                attempt + 1,
-                policy.retries + 1,
-            )
-            time.sleep(wait)
-            attempt += 1
+    ranged = policy.connections > 1 and expected.size is not None and expected.size >= policy.split_min
+    with contextlib.closing(_session(watch)) as session:
+        while True:
+            try:
+                if ranged and _resumable(part) < (expected.size or 0):
+                    try:
+                        return _ranged(url, part, expected, policy, task, watch, session)
+                    except _NoRanges as exc:
+                        logger.info("%s: %s: %s; downloading it as one stream", expected.name, url, exc)
+                        ranged = False
+                return _http_once(url, part, expected, policy, session, task, watch)
+            except SourceFailed as exc:
+                if not exc.transient:
+                    _remove(part)
+                    raise
+                if attempt > policy.retries:
+                    raise SourceFailed(f"{exc.reason} (gave up after {attempt} attempts)") from None
+                wait = min(exc.retry_after or policy.wait(attempt), policy.backoff_max)
+                logger.info(
+                    "%s: %s: %s; retrying in %.1f s (attempt %d of %d)",
+                    expected.name,
+                    url,
+                    exc.reason,
+                    wait,
+                    attempt + 1,
+                    policy.retries + 1,
+                )
+                watch.sleep(wait)
+                attempt += 1
 
 
 def _http_once(
@@ -298,44 +791,61 @@ def _http_once(
     policy: Policy,
     session: requests.Session,
     task: Progress,
-) -> tuple[Digest, Verdict]:
-    import requests
-
-    offset = part.stat().st_size if part.exists() else 0
-    if expected.size is not None and offset >= expected.size:
+    watch: _Watch,
+) -> tuple[Digest, Verdict, tuple[int, int]]:
+    offset = _resumable(part)
+    limit, _ = _limit(expected, policy)
+    if offset >= limit or (expected.size is not None and offset >= expected.size):
         offset = 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        response = session.get(url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout))
-    except requests.Timeout as exc:
-        raise SourceFailed(f"timed out ({_short(exc)})", transient=True) from None
-    except requests.RequestException as exc:
-        raise SourceFailed(f"connection failed ({_short(exc)})", transient=True) from None
+    response = _get(session, url, headers, policy, watch)
     with response:
-        offset = _accept(response, offset, expected, part)
+        offset, total = _accept(response, offset, expected, policy, part)
         if offset:
             logger.info("%s: %s: resuming at byte %s", expected.name, url, f"{offset:,}")
-        hasher = hasher_of(part) if offset else Hasher()
-        with open(part, "ab" if offset else "wb") as out:
+        out = _open_part(part, expected.name, keep=offset > 0)
+        try:
+            if offset:
+                if out.size() < offset:
+                    raise SourceFailed("the partial file shrank while resuming; starting over", transient=True)
+                out.resize(offset)
+                os.lseek(out.fd, offset, os.SEEK_SET)
+            else:
+                os.lseek(out.fd, 0, os.SEEK_SET)
+            hasher = out.hasher(expected, offset) if offset else Hasher.for_expected(expected)
             try:
                 for block in _body(response):
+                    watch.check()
                     if hasher.size == 0 and _HTML_START.match(block[:64]):
                         raise SourceFailed("served an HTML page, not the file")
-                    _write(out, hasher, block, expected, task)
+                    _write(out, hasher, block, expected, policy, task)
             except _stream_errors() as exc:
+                watch.check()
                 reason = f"connection dropped after {hasher.size:,} bytes ({_short(exc)})"
                 raise SourceFailed(reason, transient=True) from None
-            _sync(out)
-    if expected.size is not None and hasher.size < expected.size:
-        raise SourceFailed(f"connection closed after {hasher.size:,} of {expected.size:,} bytes", transient=True)
-    return _check(part, hasher, expected, resumed=offset > 0)
+            out.close()
+        except _WriteFailed as exc:
+            out.close(sync=False)
+            ranges = response.status_code == 206 or "bytes" in response.headers.get("Accept-Ranges", "").lower()
+            raise _disk_error(expected.name, part, exc, resumable=ranges) from None
+        finally:
+            out.close(sync=False)
+    limit, exact = _limit(expected, policy)
+    total = total if total is not None or not exact else limit
+    if total is not None and hasher.size < total:
+        raise SourceFailed(f"connection closed after {hasher.size:,} of {total:,} bytes", transient=True)
+    digest, verdict = _check(part, hasher, expected, resumed=offset > 0)
+    return digest, verdict, out.ident
 
 
-def _accept(response: requests.Response, offset: int, expected: Expected, part: Path) -> int:
-    """Check status and headers before the body; return the offset the body starts at."""
+def _accept(
+    response: requests.Response, offset: int, expected: Expected, policy: Policy, part: Path
+) -> tuple[int, int | None]:
+    """Check status and headers before the body; return the offset the body starts at and the
+    whole file's length when known."""
     status = response.status_code
     if status == 416 and offset:
-        part.unlink(missing_ok=True)
+        _remove(part)
         raise SourceFailed("server refused to resume (HTTP 416); starting over", transient=True)
     if status in (408, 429) or status >= 500:
         raise SourceFailed(
@@ -354,21 +864,32 @@ def _accept(response: requests.Response, offset: int, expected: Expected, part: 
             raise SourceFailed("answered a whole-file request with partial content (HTTP 206)")
         start = _range_start(response.headers.get("Content-Range", ""))
         if start != offset:
-            part.unlink(missing_ok=True)
+            _remove(part)
             where = response.headers.get("Content-Range")
             raise SourceFailed(f"resumed at the wrong place (Content-Range: {where})", transient=True)
     else:
         offset = 0  # 200 to a Range request: the server sends it all again
-    if length is not None and expected.size is not None and offset + length != expected.size:
-        raise SourceFailed(f"server announces {offset + length:,} bytes, expected {expected.size:,}")
-    return offset
+    total = None if length is None else offset + length
+    limit, exact = _limit(expected, policy)
+    if total is not None and exact and total != limit:
+        raise SourceFailed(f"server announces {total:,} bytes, expected {limit:,}")
+    if total is not None and total > limit:
+        raise SourceFailed(f"server announces {total:,} bytes, more than {limit:,}, the limit (IDXTOOL_MAX_BYTES)")
+    return offset, total
 
 
-def _body(response: requests.Response) -> Iterator[bytes]:
-    encoding = response.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("", "identity"):  # the server compressed anyway: keep the raw bytes
-        return response.raw.stream(NET_CHUNK, decode_content=False)  # type: ignore[no-any-return]
-    return response.iter_content(NET_CHUNK)
+def _body(response: requests.Response, chunk: int = NET_CHUNK) -> Iterator[bytes]:
+    """The body's raw bytes (never decoded: a server that compressed anyway is kept as sent),
+    each block as soon as it arrives, so a cut or cancelled transfer keeps what came."""
+    raw = response.raw
+    if not hasattr(raw, "read1"):  # urllib3 < 2.3
+        return raw.stream(chunk, decode_content=False)  # type: ignore[no-any-return]
+
+    def blocks() -> Iterator[bytes]:
+        while block := raw.read1(chunk, decode_content=False):
+            yield block
+
+    return blocks()
 
 
 def _stream_errors() -> tuple[type[Exception], ...]:
@@ -376,31 +897,251 @@ def _stream_errors() -> tuple[type[Exception], ...]:
     import requests
     from urllib3.exceptions import HTTPError
 
-    return (requests.RequestException, HTTPError)
+    return (requests.RequestException, HTTPError, OSError)
+
+
+# -- several ranges at once ------------------------------------------------------------------------
+
+
+def _keep_prefix(out: _Part, length: int) -> bool:
+    """Cut an interrupted multi-range partial back to its contiguous prefix; True if any is kept."""
+    try:
+        if length:
+            out.resize(length)
+        out.close()
+    except _WriteFailed:
+        out.close(sync=False)
+        return False
+    return length > 0
+
+
+def _ranges(size: int, n: int) -> list[tuple[int, int]]:
+    """``size`` bytes cut into ``n`` ranges ``[start, end)``, in order."""
+    step = -(-size // n)
+    return [(s, min(s + step, size)) for s in range(0, size, step)]
+
+
+def _content_range(value: str) -> tuple[int, int, int | None] | None:
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value)
+    if not match:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), int(match.group(2)) + 1, total
+
+
+def _ranged(
+    url: str,
+    part: Path,
+    expected: Expected,
+    policy: Policy,
+    task: Progress,
+    watch: _Watch,
+    session: requests.Session,
+) -> tuple[Digest, Verdict, tuple[int, int]]:
+    """Download over ``policy.connections`` connections, in ranges written in place.
+
+    The file is cut into up to four pieces per connection; each connection takes the next
+    piece in file order, so the bytes written from the start grow at the combined rate and
+    the calling thread hashes them as they complete (the hash is done moments after the last
+    byte). A dropped piece resumes where it stopped. Raises _NoRanges to fall back to one
+    stream.
+    """
+    if expected.size is None:
+        raise _NoRanges("no size to split")
+    size, n = expected.size, policy.connections
+    offset = _resumable(part)  # a prefix kept by an interrupted run
+    if offset >= size:
+        raise _NoRanges("nothing left to split")
+    count = max(n, min(4 * n, (size - offset) // (256 << 10)))
+    bounds = [(offset + a, offset + b) for a, b in _ranges(size - offset, count)]
+    first = _get(session, url, {"Range": f"bytes={bounds[0][0]}-{bounds[0][1] - 1}"}, policy, watch)
+    if first.status_code != 206:
+        first.close()
+        if first.status_code == 200:
+            raise _NoRanges("the server does not serve ranges (HTTP 200 to a Range request)")
+        _accept(first, 0, expected, policy, part)  # raises the right SourceFailed
+        raise _NoRanges(f"HTTP {first.status_code}")
+    got = _content_range(first.headers.get("Content-Range", ""))
+    if got is None or got[:2] != bounds[0] or got[2] != size:
+        first.close()
+        raise _NoRanges(f"the server answered with Content-Range: {first.headers.get('Content-Range')}")
+    if "html" in first.headers.get("Content-Type", "").lower():
+        first.close()
+        raise SourceFailed(f"served an HTML page (Content-Type: {first.headers['Content-Type']}), not the file")
+    if offset:
+        logger.info("%s: %s: resuming at byte %s", expected.name, url, f"{offset:,}")
+    out = _open_part(part, expected.name, keep=offset > 0)
+    stop = threading.Event()
+    cond = threading.Condition()
+    done = [False] * len(bounds)
+    at = [start for start, _ in bounds]  # how far each piece got
+
+    def prefix() -> int:
+        """The bytes written contiguously from the start (what one stream can resume from)."""
+        for index in range(len(bounds)):
+            if not done[index]:
+                return at[index]
+        return size
+
+    taken = [0, 0]  # next piece to hand out, bytes received so far
+    errors: list[BaseException] = []
+
+    def take() -> int | None:
+        with cond:
+            if stop.is_set() or taken[0] >= len(bounds):
+                return None
+            taken[0] += 1
+            return taken[0] - 1
+
+    def advance(received: int) -> None:
+        with cond:
+            taken[1] += received
+            task.update(taken[1])
+
+    def piece(index: int, own: requests.Session, response: requests.Response | None) -> None:
+        start, end = bounds[index]
+        pos, attempt = start, 1
+        while pos < end:
+            if stop.is_set():
+                return
+            try:
+                if response is None:
+                    response = _get(own, url, {"Range": f"bytes={pos}-{end - 1}"}, policy, watch)
+                    got = _content_range(response.headers.get("Content-Range", ""))
+                    if response.status_code != 206 or got is None or got[:2] != (pos, end):
+                        raise SourceFailed(
+                            f"answered a request for bytes {pos:,}-{end - 1:,} with HTTP "
+                            f"{response.status_code} (Content-Range: {response.headers.get('Content-Range')})",
+                            transient=response.status_code in (408, 429) or response.status_code >= 500,
+                        )
+                with response:
+                    try:
+                        for block in _body(response, 4 * NET_CHUNK):
+                            watch.check()
+                            if stop.is_set():
+                                return
+                            if pos == 0 and _HTML_START.match(block[:64]):
+                                raise SourceFailed("served an HTML page, not the file")
+                            if pos + len(block) > end:
+                                raise SourceFailed(f"sent more than the {end - start:,} bytes of a range")
+                            out.pwrite(block, pos)
+                            pos += len(block)
+                            at[index] = pos
+                            advance(len(block))
+                    except _stream_errors() as exc:
+                        watch.check()
+                        raise SourceFailed(
+                            f"connection dropped at byte {pos:,} ({_short(exc)})", transient=True
+                        ) from None
+                response = None
+                if pos < end:
+                    raise SourceFailed(f"a range closed at byte {pos:,} of {end:,}", transient=True)
+            except SourceFailed as exc:
+                if response is not None:
+                    response.close()
+                    response = None
+                if stop.is_set():
+                    return
+                if not exc.transient or attempt > policy.retries:
+                    raise
+                wait = policy.wait(attempt)
+                logger.info(
+                    "%s: %s: %s; resuming the range in %.1f s (attempt %d of %d)",
+                    expected.name,
+                    url,
+                    exc.reason,
+                    wait,
+                    attempt + 1,
+                    policy.retries + 1,
+                )
+                watch.sleep(wait)
+                attempt += 1
+
+    def worker(k: int) -> None:
+        own = session if k == 0 else _session(watch)
+        try:
+            while (index := take()) is not None:
+                piece(index, own, first if index == 0 else None)
+                with cond:
+                    done[index] = not stop.is_set()
+                    cond.notify_all()
+        except BaseException as exc:  # the first failure stops the other connections
+            with cond:
+                errors.append(exc)
+                stop.set()
+                cond.notify_all()
+            watch.interrupt()
+        finally:
+            if own is not session:
+                own.close()
+
+    hasher = out.hasher(expected, offset) if offset else Hasher.for_expected(expected)
+    taken[1] = offset
+    index = -1
+    try:
+        if out.size() < offset:
+            raise SourceFailed("the partial file shrank while resuming; starting over", transient=True)
+        out.resize(size)  # sparse; cut back to the contiguous prefix if interrupted
+        with ThreadPoolExecutor(min(n, len(bounds)), thread_name_prefix="idxtool-range") as pool:
+            began = time.monotonic()
+            pool.submit(worker, 0)
+            try:
+                with cond:  # more connections only help when one is slow: look at the first piece
+                    cond.wait_for(lambda: done[0] or stop.is_set(), timeout=_SPLIT_AFTER)
+                took = time.monotonic() - began
+                if not (done[0] and (bounds[0][1] - bounds[0][0]) / max(took, 1e-6) >= _FAST_ENOUGH):
+                    for k in range(1, min(n, len(bounds))):
+                        pool.submit(worker, k)
+                for index, (start, end) in enumerate(bounds):
+                    with cond:
+                        while not done[index] and not stop.is_set():
+                            cond.wait(0.2)
+                    if stop.is_set():
+                        break
+                    for pos in range(start, end, BLOCK):
+                        hasher.update(os.pread(out.fd, min(BLOCK, end - pos), pos))
+            except BaseException:  # KeyboardInterrupt in the calling thread
+                stop.set()
+                watch.interrupt()
+                raise
+        first.close()  # unread if the pieces stopped early
+        if errors:
+            raise errors[0]
+        watch.check()
+        out.close()
+    except _WriteFailed as exc:
+        keep = _keep_prefix(out, prefix())
+        raise _disk_error(expected.name, part, exc, resumable=keep) from None
+    except SourceFailed as exc:
+        if not exc.transient or not _keep_prefix(out, prefix()):
+            out.close(sync=False)
+            _remove(part)
+        raise  # a transient one is tried again from the prefix kept
+    except BaseException:  # cancelled, deadline, Ctrl-C: keep what can resume
+        if not _keep_prefix(out, prefix()):
+            _remove(part)
+        raise
+    digest, verdict = _check(part, hasher, expected, resumed=False)
+    return digest, verdict, out.ident
 
 
 # -- shared ------------------------------------------------------------------------------------
 
 
-def _write(out: IO[bytes], hasher: Hasher, block: bytes, expected: Expected, task: Progress) -> None:
+def _write(out: _Part, hasher: Hasher, block: bytes, expected: Expected, policy: Policy, task: Progress) -> None:
     hasher.update(block)
-    if expected.size is not None and hasher.size > expected.size:
-        raise SourceFailed(f"sent more than the expected {expected.size:,} bytes")
+    limit, _ = _limit(expected, policy)
+    if hasher.size > limit:
+        raise SourceFailed(_too_many(expected, policy))
     out.write(block)
     task.update(hasher.size)
-
-
-def _sync(out: IO[bytes]) -> None:
-    out.flush()
-    with contextlib.suppress(OSError):
-        os.fsync(out.fileno())
 
 
 def _check(part: Path, hasher: Hasher, expected: Expected, *, resumed: bool) -> tuple[Digest, Verdict]:
     digest = hasher.digest()
     verdict = judge(part, digest, expected)
     if not verdict.ok:
-        part.unlink(missing_ok=True)
+        _remove(part)
         if resumed:  # the pieces may come from different versions: try once more from scratch
             raise SourceFailed(f"{verdict.problem} after resuming; starting over", transient=True)
         raise SourceFailed(verdict.problem)

@@ -12,6 +12,14 @@ close the connection), ``wrong`` (same length, wrong bytes), ``slow:S`` (wait S 
 before answering), ``norange`` (ignore Range, send the whole file with 200), ``length``
 (a Content-Length that is not the file's).
 
+Hostile ones: ``trickle:S`` (announce the file, then send one byte every S seconds),
+``headers:S`` (trickle the status line and headers one byte every S seconds), ``endless``
+(200 with no Content-Length and a body that never ends), ``redirect:URL`` (302 to URL),
+``badrange`` (answer a Range request with 206 and a Content-Range one byte off), ``rdrop:N``
+(honour the Range, send N bytes of it, close). ``bytes=N-M`` ranges are honoured;
+``FaultServer.ranges = False`` ignores every Range header, and ``FaultServer.rate`` caps each
+connection at that many bytes per second.
+
 Also here, for the tests of what downloads report: :class:`RecordingProgress` (a
 ProgressFactory that keeps its tasks) and the ``logs`` fixture (every record of the
 ``idxtool`` loggers).
@@ -50,6 +58,8 @@ class FaultServer:
     requests: list[Seen] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    ranges: bool = True
+    rate: float | None = None
 
     @property
     def url(self) -> str:
@@ -91,6 +101,23 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
             if fault and fault.startswith("slow:"):
                 time.sleep(float(fault.split(":", 1)[1]))
                 fault = None
+            if fault and fault.startswith("headers:"):
+                return self._trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", fault)
+            if fault and fault.startswith("redirect:"):
+                self.send_response(302)
+                self.send_header("Location", fault.split(":", 1)[1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            if fault == "endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                block = bytes(1 << 16)
+                while True:
+                    self.wfile.write(block)
             if fault in ("404", "500"):
                 return self._send(int(fault), b"no\n", "text/plain")
             if fault == "html":
@@ -117,22 +144,56 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_WR)
                 return None
-            start = _range_start(self.headers.get("Range"))
-            if start is not None and fault != "norange":
+            if fault and fault.startswith("trickle:"):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self._trickle(data, fault)
+            span = _range(self.headers.get("Range"), len(data))
+            if span is not None and fault != "norange" and state.ranges:
+                start, end = span
                 if start >= len(data):
                     return self._send(416, b"", "text/plain")
+                shown = start + 1 if fault == "badrange" else start
                 self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                return self._body(data[start:])
+                self.send_header("Content-Range", f"bytes {shown}-{end - 1}/{len(data)}")
+                if fault and fault.startswith("rdrop:"):
+                    cut = int(fault.split(":", 1)[1])
+                    self.send_header("Content-Length", str(end - start))
+                    self.end_headers()
+                    self.wfile.write(data[start : start + cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_WR)
+                    return None
+                return self._body(data[start:end])
             self.send_response(200)
             return self._body(data)
+
+        def _trickle(self, data: bytes, fault: str) -> None:
+            pause = float(fault.split(":", 1)[1])
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+            self.close_connection = True
 
         def _body(self, data: bytes) -> None:
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("Accept-Ranges", "bytes")
+            if state.ranges:
+                self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
-            self.wfile.write(data)
+            if state.rate is None:
+                self.wfile.write(data)
+                return
+            step = max(1, int(state.rate / 50))  # 50 slices a second
+            began = time.monotonic()
+            for sent in range(0, len(data), step):
+                ahead = began + sent / state.rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                self.wfile.write(data[sent : sent + step])
 
         def _send(self, status: int, body: bytes, ctype: str) -> None:
             self.send_response(status)
@@ -144,10 +205,12 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _range_start(value: str | None) -> int | None:
-    if not value or not value.startswith("bytes=") or not value.endswith("-"):
+def _range(value: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=N-`` or ``bytes=N-M`` as ``[start, end)``, or None."""
+    if not value or not value.startswith("bytes="):
         return None
-    return int(value[len("bytes=") : -1])
+    first, _, last = value[len("bytes=") :].partition("-")
+    return int(first), min(size, int(last) + 1) if last else size
 
 
 @pytest.fixture()

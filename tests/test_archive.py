@@ -106,3 +106,30 @@ def test_not_a_zip(tmp_path: Path) -> None:
     bad.write_bytes(b"<html>nope</html>")
     with pytest.raises(VerificationError, match=r"^gzip\.zip: not a readable zip archive \(File is not a zip file\)$"):
         extract(bad, tmp_path / "ds", {"a": "a"})
+
+
+def test_a_symlink_planted_at_a_member_name_is_replaced_never_written_through(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "gzip.zip", {"gzip/a.gz": b"alpha"})
+    dest = tmp_path / "ds"
+    dest.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (dest / "a.gz").symlink_to(victim)
+    extract(archive, dest, {"gzip/a.gz": "a.gz"})
+    assert victim.read_text() == "precious\n"
+    assert not (dest / "a.gz").is_symlink() and (dest / "a.gz").read_bytes() == b"alpha"
+
+
+def test_a_file_swapped_in_after_the_rename_is_removed(tmp_path: Path) -> None:
+    import os
+
+    from idxtool.archive import _recheck
+
+    written = tmp_path / "a.gz"
+    written.write_bytes(b"alpha")
+    st = os.lstat(written)
+    written.unlink()
+    written.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(VerificationError, match=r"a.gz was replaced by another file while it was extracted"):
+        _recheck(written, (st.st_dev, st.st_ino), "gzip.zip")
+    assert not written.is_symlink()

@@ -147,3 +147,74 @@ def test_a_damaged_file_is_a_warning_above_the_summary(isolated_home: Path) -> N
     )
     assert result.stderr.endswith("; downloading it again\n") and result.stderr.count("\n") == 1
     assert run("-q", "fetch", "mnist-sample", "--force").stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("IDXTOOL_DEADLINE", "later", "IDXTOOL_DEADLINE='later': expected the seconds one file may take (more than 0)"),
+        (
+            "IDXTOOL_MAX_BYTES",
+            "huge",
+            "IDXTOOL_MAX_BYTES='huge': expected a number of bytes, optionally with K, M, G or T",
+        ),
+        (
+            "IDXTOOL_CONNECTIONS",
+            "many",
+            "IDXTOOL_CONNECTIONS='many': expected a whole number of connections from 1 to 16",
+        ),
+        ("IDXTOOL_MIRROR", "http://[::1/", "IDXTOOL_MIRROR: 'http://[::1/' is not a valid URL (Invalid IPv6 URL)"),
+        (
+            "IDXTOOL_MIRROR",
+            "mirror.example.org",
+            "IDXTOOL_MIRROR: 'mirror.example.org' is neither a URL (http, https, file, s3) nor an existing folder",
+        ),
+    ],
+)
+def test_garbage_limits_and_mirrors_in_the_environment_are_exit_2(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = run("fetch", "mnist-sample")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+    assert not isolated_home.exists()
+
+
+@pytest.mark.parametrize(
+    ("mirror", "problem"),
+    [
+        ("http://[::1/", "is not a valid URL (Invalid IPv6 URL)"),
+        ("ftp://example.org/", "has an unsupported URL scheme (expected one of http, https, file, s3)"),
+        ("no/such/folder", "is neither a URL (http, https, file, s3) nor an existing folder"),
+    ],
+)
+def test_a_mirror_that_is_no_url_or_folder_is_exit_2_before_any_download(
+    mirror: str, problem: str, server: FaultServer, isolated_home: Path
+) -> None:
+    result = run("fetch", "qmnist", "--mirror", server.url, "--mirror", mirror)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: --mirror {mirror} {problem}\n")
+    assert server.requests == [] and not isolated_home.exists()
+
+
+def test_a_mirror_folder_is_used_as_a_file_url(shared: Path, isolated_home: Path) -> None:
+    result = run("fetch", "fashion-mnist", "--mirror", str(shared), "--json")
+    assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["failed", "downloaded", "failed", "downloaded"]
+    assert json.loads(result.stdout)["files"][1]["source"].startswith(shared.resolve().as_uri() + "/")
+
+
+def test_the_deadline_names_the_file_with_exit_3(
+    server: FaultServer, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    server.fault("/qmnist/qmnist-test-labels-idx2-int.gz", "trickle:0.4")
+    monkeypatch.setenv("IDXTOOL_DEADLINE", "1")
+    result = run("fetch", "qmnist", "--mirror", server.url)
+    assert result.exit_code == 3
+    assert (
+        "Error: qmnist/qmnist-test-labels-idx2-int.gz: not complete after 1 s, the per-file deadline "
+        "(IDXTOOL_DEADLINE); what arrived is kept to resume\n"
+    ) in result.stderr
+
+
+def test_connections_must_be_between_1_and_16() -> None:
+    result = run("fetch", "mnist-sample", "--connections", "0")
+    assert result.exit_code == 2 and "Invalid value for '--connections'" in result.stderr

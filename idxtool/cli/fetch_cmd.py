@@ -60,8 +60,8 @@ class _Bars:
     "mirrors",
     multiple=True,
     metavar="URL",
-    help="Base URL (http, https or file) that replaces the manifests' sources; repeat to try several in order. "
-    "Default: IDXTOOL_MIRROR (space-separated).",
+    help="Base URL (http, https, file or s3) or folder that replaces the manifests' sources; repeat to try "
+    "several in order. Default: IDXTOOL_MIRROR (space-separated).",
 )
 @click.option("--force", is_flag=True, help="Download again even when the files are present and verified.")
 @click.option(
@@ -72,29 +72,64 @@ class _Bars:
     show_default=True,
     help="Files of a dataset downloaded in parallel.",
 )
+@click.option(
+    "--connections",
+    type=click.IntRange(1, 16),
+    default=None,
+    metavar="N",
+    help="Parallel HTTP range connections for one file of 32 MB or more, when the server allows it "
+    "(default: IDXTOOL_CONNECTIONS, else 4).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object naming every file with its status.")
 def fetch_cmd(
-    *, names: tuple[str, ...], dir_: str | None, mirrors: tuple[str, ...], force: bool, jobs: int, as_json: bool
+    *,
+    names: tuple[str, ...],
+    dir_: str | None,
+    mirrors: tuple[str, ...],
+    force: bool,
+    jobs: int,
+    connections: int | None,
+    as_json: bool,
 ) -> None:
     """Download datasets into the cache, verified by size and hash.
 
     Files already present and verified are not downloaded again (no network request).
     Sources are tried in order; retries use backoff and resume interrupted downloads.
     Exit code 3 names each file that no source could deliver intact (one Error line
-    each); the files that did arrive are kept. IDXTOOL_TIMEOUT, IDXTOOL_RETRIES and IDXTOOL_BACKOFF tune the
-    network behaviour.
+    each); the files that did arrive are kept. IDXTOOL_TIMEOUT, IDXTOOL_RETRIES, IDXTOOL_BACKOFF,
+    IDXTOOL_DEADLINE (seconds one file may take, default 7200), IDXTOOL_MAX_BYTES (most bytes of a
+    file with no fixed size, default 4G) and IDXTOOL_CONNECTIONS tune the network behaviour.
+    Ctrl-C stops at once (exit 130); interrupted downloads resume on the next run.
     """
+    import dataclasses
+    import os
+
     from .. import registry
+    from ..download import Policy, check_mirror
+    from ..errors import ParameterError, UsageError
     from ..fetching import fetch
 
     datasets = [registry.get(name) for name in names]  # unknown names fail before any download
+    policy = Policy.from_env()  # garbage in IDXTOOL_* fails before any download too
+    if connections is not None:
+        policy = dataclasses.replace(policy, connections=connections)
+    if mirrors:
+        bases = [check_mirror(m, param="mirror") for m in mirrors]
+    else:
+        bases = []
+        for m in os.environ.get("IDXTOOL_MIRROR", "").split():
+            try:
+                bases.append(check_mirror(m))
+            except ParameterError as exc:
+                raise UsageError(f"IDXTOOL_MIRROR: {m!r} {exc.problem}") from None
     with progress(unit="bytes", transient=True) as bar:
         report = fetch(
             datasets,
             dir_,
-            mirrors=list(mirrors) or None,
+            mirrors=bases,
             force=force,
             jobs=jobs,
+            policy=policy,
             progress=_Bars(bar) if bar is not None else None,
         )
     if as_json:
