@@ -8,6 +8,11 @@ fetches of the same dataset (the PyTorch DDP race) end with one verified copy: t
 process downloads, the others wait and then find the files present. Files already present
 and verified cost no network request. The files of a dataset download in parallel.
 
+Every file found intact (hashed, or downloaded and hashed as it arrived) gets a verification
+stamp in the cache (:func:`idxtool.cache.write_stamp`). ``fetch(..., rehash=False)`` (what
+``load`` and the commands given a dataset name use) trusts a valid stamp instead of hashing
+a file again; the default, and ``idxtool fetch``, always hash.
+
 Messages go to the ``idxtool.fetching`` logger: a warning when a present file is damaged and
 downloaded again, when another process holds the lock, and when a re-compressed copy is
 kept; INFO for the rest.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -27,7 +33,7 @@ from typing import Any, Literal
 from . import cache, registry
 from . import progress as progress_
 from .cache import Extracted
-from .checksum import Digest, Expected, Verdict, check_file, file_digest, judge
+from .checksum import Digest, Expected, Verdict, check_file, file_digest, judge, needs_md5
 from .download import Policy, download
 from .errors import ChecksumError, DownloadError, ParameterError
 from .progress import Progress, ProgressFactory
@@ -157,22 +163,55 @@ def _locked(folder: Path, what: str) -> Iterator[None]:
 
 
 def _present(path: Path, expected: Expected) -> tuple[Verdict, Digest]:
-    """How a file already on disk compares with what it must be."""
-    digest = file_digest(path)
-    return judge(path, digest, expected), digest
+    """How a file already on disk compares with what it must be (stamped when intact)."""
+    before = os.stat(path)
+    digest = file_digest(path, md5=needs_md5(expected))
+    verdict = judge(path, digest, expected)
+    if verdict.ok:
+        cache.write_stamp(path, digest.sha256, expected.key(), before, repacked=verdict.repacked)
+    return verdict, digest
 
 
-def _intact_member(path: Path, resource: Resource, record: dict[str, Extracted]) -> Digest | None:
+def _from_stamp(path: Path, against: str) -> tuple[Verdict, Digest] | None:
+    """The verdict a valid stamp of ``path`` vouches for, or None."""
+    stamp = cache.stamped(path, against)
+    if stamp is None:
+        return None
+    return Verdict(ok=True, repacked=stamp.repacked), Digest(stamp.size, stamp.sha256)
+
+
+def _member_against(resource: Resource, record: dict[str, Extracted]) -> str | None:
+    """What an extracted file is checked against: its published hashes, else its extraction record."""
+    if resource.sha256 or resource.md5:
+        return Expected.of(resource).key()
+    entry = record.get(resource.name)
+    return None if entry is None else f"extracted:{entry.sha256},{entry.size}"
+
+
+def _intact_member(path: Path, resource: Resource, record: dict[str, Extracted], *, rehash: bool) -> Digest | None:
     """The digest of an extracted file that is intact, or None.
 
     Intact: it matches its published size and hashes, else (EMNIST's members have none
     of their own) the ones recorded when it was extracted.
     """
-    digest = file_digest(path)
+    against = _member_against(resource, record)
+    if against is None:
+        return None
+    if not rehash and (known := _from_stamp(path, against)) is not None:
+        return known[1]
+    before = os.stat(path)
     if resource.sha256 or resource.md5:
-        return digest if judge(path, digest, Expected.of(resource)).ok else None
-    entry = record.get(resource.name)
-    return digest if entry is not None and (digest.sha256, digest.size) == (entry.sha256, entry.size) else None
+        expected = Expected.of(resource)
+        digest = file_digest(path, md5=needs_md5(expected))
+        ok = judge(path, digest, expected).ok
+    else:
+        entry = record[resource.name]
+        digest = file_digest(path, md5=False)
+        ok = (digest.sha256, digest.size) == (entry.sha256, entry.size)
+    if not ok:
+        return None
+    cache.write_stamp(path, digest.sha256, against, before)
+    return digest
 
 
 class _Fetcher:
@@ -187,15 +226,22 @@ class _Fetcher:
         jobs: int,
         policy: Policy,
         progress: ProgressFactory | None,
+        rehash: bool = True,
     ) -> None:
         self.base, self.mirrors, self.force, self.jobs = base, list(mirrors), force, jobs
-        self.policy, self.progress = policy, progress
+        self.policy, self.progress, self.rehash = policy, progress, rehash
+        #: Set on Ctrl-C (or any error escaping the pool): every running download stops at once.
+        self.cancel = threading.Event()
 
     def dataset(self, ds: Dataset) -> list[FileResult]:
         with _locked(cache.folder(ds, self.base), ds.name):
             direct = [r for r in ds.files if r.kind != "archive" and not r.extracted]
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="idxtool-fetch") as pool:
-                results = list(pool.map(lambda r: self.direct(ds, r), direct))
+                try:
+                    results = list(pool.map(lambda r: self.direct(ds, r), direct))
+                except BaseException:  # KeyboardInterrupt: stop the workers' transfers before waiting
+                    self.cancel.set()
+                    raise
             results += self.extracted(ds)
         order = {r.name: i for i, r in enumerate(ds.files)}
         return sorted(results, key=lambda r: order[r.name])
@@ -231,12 +277,20 @@ class _Fetcher:
         key = cache.relative(ds, r)  # names the file in messages: mnist/train-images-idx3-ubyte.gz
         expected = replace(Expected.of(r), name=key)
         if path.exists() and not self.force:
-            verdict, digest = _present(path, expected)
+            known = None if self.rehash else _from_stamp(path, expected.key())
+            verdict, digest = known if known is not None else _present(path, expected)
             if verdict.ok:
                 return self._result(ds, r, "cached", digest, repacked=verdict.repacked)
             logger.warning("%s: present but %s; downloading it again", key, verdict.problem)
         try:
-            got = download(sources(ds, r, self.mirrors), path, expected, policy=self.policy, progress=self.progress)
+            got = download(
+                sources(ds, r, self.mirrors),
+                path,
+                expected,
+                policy=self.policy,
+                progress=self.progress,
+                cancel=self.cancel,
+            )
         except DownloadError as exc:
             return self._result(ds, r, "failed", error=str(exc))
         if got.repacked:
@@ -246,6 +300,7 @@ class _Fetcher:
                 key,
                 got.source,
             )
+        cache.write_stamp(path, got.digest.sha256, expected.key(), repacked=got.repacked)
         return self._result(ds, r, "downloaded", got.digest, source=got.source, repacked=got.repacked)
 
     def extracted(self, ds: Dataset) -> list[FileResult]:
@@ -259,7 +314,8 @@ class _Fetcher:
         todo: list[Resource] = []
         for r in members:
             path = folder / r.name
-            digest = _intact_member(path, r, record) if path.exists() and not self.force else None
+            intact = path.exists() and not self.force
+            digest = _intact_member(path, r, record, rehash=self.rehash) if intact else None
             if digest is not None:
                 results.append(self._result(ds, r, "cached", digest))
             else:
@@ -301,6 +357,7 @@ class _Fetcher:
                 results.append(self._result(ds, r, "failed", error=str(exc)))
                 continue
             record[r.name] = Extracted(digest.sha256, digest.size, archive.name, got.sha256)
+            cache.write_stamp(folder / r.name, digest.sha256, _member_against(r, record) or "")
             results.append(self._result(ds, r, "extracted", digest, source=archive.name))
         cache.write_record(folder, record)
         return results
@@ -315,6 +372,7 @@ def fetch(
     jobs: int = 4,
     policy: Policy | None = None,
     progress: ProgressFactory | None = None,
+    rehash: bool = True,
 ) -> FetchReport:
     """Fetch each dataset into the cache, verified; per-file failures are reported, not raised.
 
@@ -337,6 +395,10 @@ def fetch(
         ``IDXTOOL_BACKOFF``.
     progress
         One task per file, described ``DATASET/FILE`` in bytes, from worker threads.
+    rehash
+        Hash every file already present (the default). False trusts a file's
+        verification stamp when its size, mtime_ns and inode are unchanged since it was
+        last found intact (files without a valid stamp are hashed, then stamped).
 
     Returns
     -------
@@ -366,6 +428,7 @@ def fetch(
         jobs=jobs,
         policy=policy or Policy.from_env(),
         progress=progress,
+        rehash=rehash,
     )
     results: list[FileResult] = []
     seen: set[str] = set()

@@ -436,13 +436,16 @@ def parse_manifest(text: str, source: str, *, builtin: bool = False) -> list[Dat
     Raises
     ------
     ManifestError
-        The text is not TOML, or a key is unknown, missing or wrong; the message names
-        ``source`` and the key (exit code 2).
+        The text is not TOML (or nests arrays or tables too deeply to parse), or a key
+        is unknown, missing or wrong; the message names ``source`` and the key (exit
+        code 2).
     """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ManifestError(f"{source}: invalid TOML: nested too deeply") from None
     top = _Where(source)
     if "datasets" not in doc:
         _check_keys(doc, _DATASET_KEYS, top)

@@ -47,6 +47,7 @@ def test_info_json(isolated_home: Path) -> None:
     assert first["urls"] == [
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/train-images-idx3-ubyte.gz",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/train-images-idx3-ubyte.gz",
     ]
     letters = json.loads(run("info", "emnist-letters", "--json").stdout)
     assert (letters["transpose"], letters["label_offset"], letters["files"][0]["name"]) == (True, 1, "gzip.zip")
@@ -88,3 +89,16 @@ def test_a_broken_user_manifest_is_an_error_not_a_traceback(tmp_path: Path, monk
             f"Error: {bad}: files[0].sha256: missing (required; for a file published with an md5 only, "
             "set md5_only = true)\n"
         )
+
+
+def test_a_user_manifest_nested_3000_deep_is_a_one_line_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")
+    monkeypatch.setenv("IDXTOOL_REGISTRY", str(deep))
+    for args in (["list"], ["info", "mnist"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"Error: {deep}: invalid TOML: nested too deeply\n"
+        assert "Traceback" not in result.output

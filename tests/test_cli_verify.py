@@ -76,3 +76,39 @@ def test_missing_path_and_unknown_name(tmp_path: Path) -> None:
     )
     unknown = run("verify", "emnist-leters")
     assert unknown.exit_code == 2 and "did you mean emnist-letters?" in unknown.stderr
+
+
+def test_a_valid_file_that_only_shares_a_published_name_passes_unless_strict(
+    mnist_labels: Path, tmp_path: Path
+) -> None:
+    # notMNIST ships its own train/t10k files under MNIST's names.
+    other = tmp_path / mnist_labels.name
+    idxtool.write(other, np.arange(10_000, dtype=np.uint8) % 10)
+    result = run("verify", str(other), "--json")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["status"] == "unpublished" and entry["shape"] == [10_000] and entry["problems"] == []
+    note = entry["notes"][0]
+    assert note.startswith("not a published file: a valid IDX file that shares its name with fashion-mnist/")
+    assert " mnist/t10k-labels-idx1-ubyte.gz, " in note and "matches none of the published files" in note
+    table = run("verify", str(other))
+    assert table.exit_code == 0 and "unpublished" in table.stdout
+    strict = run("verify", str(other), "--strict")
+    assert strict.exit_code == 1
+    assert strict.stderr.startswith(f"Error: {other}: not a published file (fashion-mnist/t10k-labels-idx1-ubyte.gz, ")
+    assert strict.stderr.rstrip().endswith("(refused in strict mode)")
+
+
+def test_json_is_the_report_document(isolated_home: Path) -> None:
+    from idxtool.registry import get
+    from idxtool.verification import verify
+
+    run("fetch", "mnist-sample")
+    result = run("verify", "mnist-sample", "kmnist", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == verify([(get("mnist-sample"), None), (get("kmnist"), None)]).to_json()
+    # The library's messages carry no CLI remedy; the command adds it to missing files only.
+    assert "idxtool fetch" not in verify([(get("kmnist"), None)]).checks[0].message()
+    assert result.stderr.splitlines()[0] == (
+        "Error: kmnist/train-images-idx3-ubyte.gz: missing from the cache (run: idxtool fetch kmnist)"
+    )

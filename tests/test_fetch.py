@@ -90,6 +90,7 @@ def test_built_in_manifest_through_a_mirror(server: FaultServer, isolated_home: 
     assert report.results[3].source == server.url + "mnist/t10k-labels-idx1-ubyte.gz"
     assert sorted(p.name for p in (isolated_home / "mnist").iterdir()) == [
         ".lock",
+        ".verified.json",
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
         "train-labels-idx1-ubyte.gz",
@@ -236,6 +237,7 @@ def test_four_processes_fetching_at_once_end_with_one_copy(
     folder = isolated_home / "tiny"
     assert sorted(p.name for p in folder.iterdir()) == [
         ".lock",
+        ".verified.json",
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz",
     ]
@@ -248,6 +250,7 @@ def test_four_processes_fetching_at_once_end_with_one_copy(
 def build_family(tmp_path: Path) -> tuple[Path, str]:
     """A served folder with all.zip holding two tiny transposed IDX datasets, and its manifest."""
     parts = tmp_path / "parts"
+    parts.mkdir()
     members: dict[str, bytes] = {}
     for ds, count in (("fam-a", 5), ("fam-b", 7)):
         images = np.arange(count * 4 * 3, dtype=np.uint8).reshape(count, 4, 3)
@@ -308,6 +311,7 @@ def test_an_archive_is_downloaded_once_and_each_dataset_extracts_its_own(
     assert sorted(p.name for p in (isolated_home / "fam-b").iterdir()) == [
         ".extracted.json",
         ".lock",
+        ".verified.json",
         "fam-b-images-idx3-ubyte.gz",
         "fam-b-labels-idx1-ubyte.gz",
     ]

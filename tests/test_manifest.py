@@ -156,3 +156,22 @@ def test_resource_lookup_names_the_dataset() -> None:
     (ds,) = parse_manifest(ONE, "m.toml")
     with pytest.raises(KeyError, match="tiny: no file 'nope.gz'"):
         ds.resource("nope.gz")
+
+
+def test_toml_nested_too_deeply_is_a_manifest_error() -> None:
+    deep = "x = " + "[" * 3000 + "]" * 3000 + "\n"
+    with pytest.raises(ManifestError, match=r"^deep\.toml: invalid TOML: nested too deeply$"):
+        parse_manifest(deep, "deep.toml")
+    tables = "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n"
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        parse_manifest(tables, "deep.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [('"a-images.gz"', '"a\\u0000images.gz"'), ('"all/a-images.gz"', '"all/a\\u0000"')]
+)
+def test_a_nul_byte_in_a_file_name_is_a_manifest_error(old: str, new: str) -> None:
+    key = "member" if "all/" in old else "name"
+    message = error(FAMILY.replace(old, new))
+    assert message.startswith(f"m.toml: datasets[0].files[0].{key}: "), message
+    assert "\\x00" in message

@@ -79,7 +79,7 @@ def test_built_in_hashes_sizes_and_urls_are_exactly_as_published(shared: Path) -
                 None if sha256 == "-" else sha256,
                 None if size == "-" else int(size),
             ), name
-            assert sorted(ds.urls) == sorted(urls[family]), ds_name
+            assert set(urls[family]) <= set(ds.urls), ds_name  # every published source, and mirrors
             checked += 1
     assert checked == 4 + 4 + 4 + 4 + 2 + 6  # every published file, the archive once per EMNIST split
 
@@ -257,3 +257,35 @@ member = "all/../b-images.gz"
     a, b = registry.get("fam-a"), registry.get("fam-b")
     assert (a.family, a.license, b.license) == ("fam", "MIT", "CC0")
     assert [r.name for r in b.files] == ["all.zip", "b-images.gz"]
+
+
+def test_every_downloaded_dataset_has_more_than_one_source_and_emnist_the_live_one_first() -> None:
+    for ds in registry.all_datasets():
+        if not ds.embedded:
+            assert len(ds.urls) >= 2, ds.name
+            assert len(set(ds.urls)) == len(ds.urls), ds.name
+    for name in ("emnist-byclass", "emnist-digits", "emnist-letters"):
+        ds = registry.get(name)
+        assert ds.urls[:2] == (
+            "https://biometrics.nist.gov/cs_links/EMNIST/",
+            "https://www.itl.nist.gov/iaui/vip/cs_links/EMNIST/",
+        )
+        assert ds.resource("gzip.zip").md5 == "58c8d27c78d21e728a6bc7b3cc06412e"
+
+
+def test_idx_sha256_is_the_payload_of_the_real_files(shared: Path) -> None:
+    import gzip
+
+    known = {
+        ("mnist", "train-images-idx3-ubyte.gz"): "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    }
+    for family, names in {"mnist": ["mnist"], "fashion-mnist": ["fashion-mnist"], "qmnist": ["qmnist"]}.items():
+        for path in sorted((shared / family).glob("*.gz")):
+            payload = hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
+            for ds_name in names:
+                entries = [r for r in registry.get(ds_name).files if r.name == path.name]
+                if entries:
+                    known[ds_name, path.name] = payload
+    assert len(known) == 1 + 3 + 2 + 1  # every real file that is a built-in entry
+    for (ds_name, name), payload in known.items():
+        assert registry.get(ds_name).resource(name).idx_sha256 == payload, (ds_name, name)

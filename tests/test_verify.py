@@ -73,6 +73,7 @@ def user_dataset(
 ) -> Path:
     """A user dataset 'mine' in the cache, its manifest pinning the files as written."""
     folder = tmp_path / "idxtool-home" / "mine"  # the isolated IDXTOOL_HOME
+    folder.mkdir(parents=True, exist_ok=True)
     idxtool.write(folder / "i.gz", images)
     idxtool.write(folder / "l.gz", labels)
     entries = "".join(
@@ -125,13 +126,25 @@ def test_a_recompressed_copy_is_told_apart_from_corrupt_data(mnist_images: Path,
     )
     with pytest.raises(ChecksumError):
         strict.raise_for_failures()
-    # Different data in the same wrapper size: corrupt, not re-compressed.
+    # Different data, valid IDX: not the published file (notMNIST uses MNIST's names), a
+    # failure only in strict mode; a broken stream of that name fails either way.
     data = bytearray(gzip.decompress(mnist_images.read_bytes()))
     data[5000] ^= 0xFF
     copy.write_bytes(gzip.compress(bytes(data)))
-    bad = one(copy)
-    assert bad.status == "failed" and bad.problems[0].startswith("size is ")
-    assert "sha256 mismatch: expected 8d422c7b0a1c" in bad.problems[0]
+    other = one(copy)
+    assert other.status == "unpublished" and not other.failed and other.shape == [10000, 28, 28]
+    assert other.notes[0].startswith(
+        "not a published file: a valid IDX file that shares its name with mnist/t10k-images-idx3-ubyte.gz"
+    )
+    assert "sha256 mismatch: expected 8d422c7b0a1c" in other.notes[0]
+    bad = one(copy, strict=True)
+    assert bad.status == "failed" and bad.mismatch
+    assert bad.problems[0].startswith("not a published file (mnist/t10k-images-idx3-ubyte.gz): size is ")
+    assert bad.problems[0].endswith("(refused in strict mode)")
+    copy.write_bytes(copy.read_bytes()[:-100])
+    broken = one(copy)
+    assert broken.status == "failed" and broken.problems[0].startswith("compressed stream is truncated")
+    assert broken.problems[1].startswith("not the published file (mnist/t10k-images-idx3-ubyte.gz): size is ")
 
 
 def test_a_bare_path_is_matched_by_name_across_datasets(shared: Path) -> None:
@@ -242,3 +255,34 @@ def test_one_exception_per_failing_file(sample: Path, tmp_path: Path) -> None:
     assert verify([dataset("mnist-sample", Selection("test"))]).exceptions() != []
     labels.unlink()
     assert verify([]).exceptions() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda b: b[:-1],
+            "body is shorter than the header says: 23 bytes, header declares 2 x 3 x 4 uint8 = 24 bytes",
+        ),
+        (lambda b: b + b"\x00", "body is longer than the header says (header declares 2 x 3 x 4 uint8 = 24 bytes)"),
+    ],
+)
+def test_a_compressed_body_of_the_wrong_length_is_named_as_open_idx_names_it(
+    tmp_path: Path, change: object, problem: str
+) -> None:
+    raw = tmp_path / "x.idx"
+    idxtool.write(raw, np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    for compress in (gzip.compress, __import__("lzma").compress, __import__("bz2").compress):
+        bad = tmp_path / "x-images-idx3-ubyte.z"
+        bad.write_bytes(compress(change(raw.read_bytes())))  # type: ignore[operator]
+        check = one(bad)
+        assert check.problems == [problem] and check.shape is None
+        assert check.sha256 == hashlib.sha256(bad.read_bytes()).hexdigest()  # hashed all the same
+
+
+def test_a_multi_member_gzip_is_read_whole(tmp_path: Path, mnist_labels: Path) -> None:
+    data = gzip.decompress(mnist_labels.read_bytes())
+    two = tmp_path / "two-members.gz"
+    two.write_bytes(gzip.compress(data[:3000]) + gzip.compress(data[3000:]))
+    check = one(two)
+    assert check.status == "ok" and check.shape == [10000] and check.size == two.stat().st_size

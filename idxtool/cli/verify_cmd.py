@@ -22,7 +22,8 @@ from .render import emit_json, settings, stdout_console
 @click.option(
     "--strict",
     is_flag=True,
-    help="Fail on a re-compressed copy too (same IDX payload, but not the published file).",
+    help="Fail on a re-compressed copy too (same IDX payload, but not the published file), "
+    "and on a file that only shares a published file's name.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object naming every file with its status.")
 def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, as_json: bool) -> None:
@@ -31,7 +32,9 @@ def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, a
     A dataset NAME checks every file in the cache against its manifest, that paired
     images and labels have the same record count, and that labels lie within the class
     list. A PATH gets the IDX structure check, and is compared with the manifest entries
-    of the same file name when there are any. Exit code 1 names each failing file.
+    of the same file name when there are any: a valid IDX file that only shares a
+    published file's name is reported as not a published file (a failure only with
+    --strict). Exit code 1 names each failing file.
     """
     from ..verification import verify
 
@@ -41,22 +44,25 @@ def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, a
             raise click.BadParameter("verify reads files and datasets, not standard input", param_hint="NAME|PATH")
         plan.append((target.dataset, target.selection) if isinstance(target, DatasetRef) else target)
     report = verify(plan, dir_, strict=strict)
-    checks = report.checks
-    failed = [c for c in checks if c.failed]
     if as_json:
-        emit_json({"ok": not failed, "files": [c.to_json() for c in checks]})
+        emit_json(report.to_json())
     elif not settings().quiet:
-        _table(checks)
-    if failed:
-        errors = report.exceptions()
-        for check, error in zip(failed, errors, strict=True):
-            if check.status == "missing" and check.dataset:
-                error.args = (f"{error} (run: idxtool fetch {check.dataset})",)
+        _table(report.checks)
+    if report.failed:
+        from ..errors import ChecksumError, VerificationError
         from .options import remedy
 
+        errors = [(ChecksumError if c.mismatch else VerificationError)(_message(c)) for c in report.failed]
         for error in errors[:-1]:
             click.echo(f"Error: {remedy(error)}", err=True)
         raise errors[-1]
+
+
+def _message(check: Any) -> str:
+    """The error line of a failing check, with what to run when a dataset's file is missing."""
+    if check.missing_from_cache:
+        return f"{check.message()} (run: idxtool fetch {check.dataset})"
+    return str(check.message())
 
 
 def _table(checks: list[Any]) -> None:
@@ -66,7 +72,14 @@ def _table(checks: list[Any]) -> None:
     table.add_column("File", overflow="fold")
     table.add_column("Status", no_wrap=True)
     table.add_column("Details", overflow="fold")
-    styles = {"ok": "green", "repacked": "yellow", "skipped": "dim", "failed": "red", "missing": "red"}
+    styles = {
+        "ok": "green",
+        "repacked": "yellow",
+        "unpublished": "yellow",
+        "skipped": "dim",
+        "failed": "red",
+        "missing": "red",
+    }
     for c in checks:
         where = f"{c.dataset}/{c.name}" if c.dataset else str(c.path)
         details = "; ".join(c.problems or c.notes)
