@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,8 +17,26 @@ from .errors import IdxError, OutputError
 
 
 def temp_name(target: Path) -> Path:
-    """A hidden temporary name beside ``target``, unique to this process and call."""
+    """A hidden temporary name beside ``target``, unique to this process and call.
+
+    ``.NAME.PID.RANDOM.tmp``: the PID tells a later run whether its writer is still alive
+    (see :func:`temp_owner`).
+    """
     return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def temp_owner(target: Path, name: str) -> int | None:
+    """The PID in ``name`` if it is one of :func:`temp_name`'s names for ``target``, else None.
+
+    Examples
+    --------
+    >>> temp_owner(Path("out/tree"), ".tree.4242.0a1b2c3d.tmp")
+    4242
+    >>> temp_owner(Path("out/tree"), ".tree.4242.tmp") is None
+    True
+    """
+    m = re.fullmatch(rf"\.{re.escape(target.name)}\.([0-9]{{1,10}})\.[0-9a-f]{{8}}\.tmp", name)
+    return int(m[1]) if m else None
 
 
 @contextlib.contextmanager

@@ -13,20 +13,28 @@ later run writes into it again only where that is safe:
 * a file idxtool did not write is never replaced or removed: the run fails naming it.
 
 An *exclusive* folder (a PNG tree) must hold nothing but idxtool's own files.
+
+A run that was killed (SIGKILL, a power cut) leaves its temporary ``.NAME.PID.*.tmp`` beside
+the target; the next run writing that target removes it once that PID is no longer alive
+(:func:`sweep_stale`), and never anything else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import naming_targets, temp_name
+from .atomic import naming_targets, temp_name, temp_owner
 from .errors import OutputError, OutputExistsError, UsageError
+
+log = logging.getLogger(__name__)
 
 #: The record of the files idxtool wrote into an output folder.
 RECORD = ".idxtool-outputs.json"
@@ -62,6 +70,64 @@ def check_file_target(target: Path, *, force: bool) -> None:
         raise OutputExistsError(f"{target}: already exists", filename=str(target))
 
 
+def pid_alive(pid: int) -> bool:
+    """True unless no process ``pid`` exists (a process of another user counts as alive)."""
+    if pid <= 0:
+        return True  # not a PID we could have written: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:  # EPERM: alive, someone else's
+        return exc.errno != errno.ESRCH
+    return True
+
+
+def sweep_stale(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files and folders that killed runs left beside ``target``.
+
+    Only names of the form ``.NAME.PID.RANDOM.tmp`` (``NAME`` being ``target``'s), owned
+    by this user, whose PID is neither this process nor alive, are removed; a folder is
+    removed with its contents, a symlink as a link.
+
+    Returns
+    -------
+    list[Path]
+        What was removed.
+
+    Examples
+    --------
+    >>> stale = tmp / ".out.npz.999999999.0a1b2c3d.tmp"
+    >>> _ = stale.write_bytes(b"half")
+    >>> [p.name for p in sweep_stale(tmp / "out.npz")]
+    ['.out.npz.999999999.0a1b2c3d.tmp']
+    """
+    final = Path(target)
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for entry in entries:
+        pid = temp_owner(final, entry.name)
+        if pid is None or pid == os.getpid() or pid_alive(pid):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError as exc:  # removed meanwhile, or not ours to remove: leave it
+            log.debug("could not remove %s: %s", entry.path, exc)
+            continue
+        log.info("removed %s, left by an interrupted run (process %d)", entry.path, pid)
+        removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def output_file(target: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` that becomes ``target`` when the block succeeds.
@@ -71,6 +137,7 @@ def output_file(target: str | os.PathLike[str], *, force: bool = False) -> Itera
     """
     final = Path(target)
     check_file_target(final, force=force)
+    sweep_stale(final)
     temp = temp_name(final)
     with naming_targets([(temp, final)]):
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -110,22 +177,34 @@ def read_record(folder: Path) -> set[str]:
     return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
 
 
-def _write_record(folder: Path, files: set[str]) -> None:
+def _write_record(folder: Path, files: Iterable[str]) -> None:
+    """Write the record of ``files``, streamed: one JSON string per line, no list held twice."""
     temp = temp_name(folder / RECORD)
-    temp.write_text(json.dumps({"written_by": "idxtool", "files": sorted(files)}, indent=1) + "\n", "utf-8")
+    with open(temp, "w", encoding="utf-8") as fh:
+        fh.write('{"written_by": "idxtool", "files": [')
+        sep = "\n "
+        for name in files:
+            fh.write(sep + json.dumps(name))
+            sep = ",\n "
+        fh.write("\n]}\n")
     os.replace(temp, folder / RECORD)
 
 
-def _files_under(folder: Path) -> set[str]:
-    """Every non-folder entry below ``folder`` (links included, not followed), '/'-separated."""
-    found: set[str] = set()
+def _walk_files(folder: Path) -> Iterator[str]:
+    """Every non-folder entry below ``folder`` (links included, not followed), '/'-separated, sorted."""
     for root, dirs, files in os.walk(folder):
+        dirs.sort()
         rel = os.path.relpath(root, folder)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        found.update(prefix + f for f in files)
-        found.update(prefix + d for d in dirs if os.path.islink(os.path.join(root, d)))
-    found.discard(RECORD)
-    return found
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        for name in sorted([*files, *links]):
+            if prefix or (name != RECORD and temp_owner(Path(RECORD), name) is None):
+                yield prefix + name  # (the record being written is not an output)
+
+
+def _files_under(folder: Path) -> set[str]:
+    """:func:`_walk_files` as a set."""
+    return set(_walk_files(folder))
 
 
 @contextlib.contextmanager
@@ -153,6 +232,9 @@ def output_folder(target: str | os.PathLike[str], *, force: bool = False, exclus
     """
     final = Path(target)
     _check_folder_target(final)
+    sweep_stale(final)
+    if final.is_dir():
+        sweep_stale(final / RECORD)
     temp = temp_name(final)
     with naming_targets([(temp, final)]):
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +255,8 @@ def _check_folder_target(final: Path) -> None:
 
 
 def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> None:
-    new = _files_under(temp)
-    if not os.path.lexists(final):
-        _write_record(temp, new)
+    if not os.path.lexists(final):  # the common case: a new output, recorded without a set in memory
+        _write_record(temp, _walk_files(temp))
         try:
             os.rename(temp, final)
         except OSError as exc:  # another run made it meanwhile
@@ -183,6 +264,7 @@ def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> 
                 raise OutputExistsError(f"{final}: already exists", filename=str(final)) from exc
             raise
         return
+    new = _files_under(temp)
     _check_folder_target(final)
     ours = read_record(final)
     there = _files_under(final)

@@ -47,6 +47,12 @@ def test_grid_sheet(tmp_path: Path) -> None:
     assert Image.open(tmp_path / "s.png").size == (280, 280)
     code, _, err = run("export-png", "mnist-sample", "--grid", "ten", "-o", str(tmp_path / "t.png"))
     assert (code, err) == (2, "Error: --grid ten must be ROWSxCOLUMNS, e.g. 10x10\n")
+    # a folder (or a name ending in /) is not a PNG file: an error, nothing written
+    for out in (f"{tmp_path / 'sheets'}/", str(tmp_path)):
+        code, _, err = run("export-png", "mnist-sample", "--grid", "10x10", "-o", out)
+        assert (code, err) == (2, f"Error: -o {out} must be a PNG file for a contact sheet, not a folder\n"), err
+    assert not (tmp_path / "sheets").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idxtool-home", "s.png"]
 
 
 def test_errors(mnist_images: Path, mnist_labels: Path, qmnist_int_labels: Path, tmp_path: Path) -> None:

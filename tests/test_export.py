@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 import idxtool
+import idxtool.registry
 from idxtool.conversion import export_png
 from idxtool.errors import DataError, OutputExistsError, UsageError
 from idxtool.formats.png import encoder, tree
@@ -40,15 +42,18 @@ def test_safe_names() -> None:
 def test_class_folders_numbers_names_and_case_collisions() -> None:
     labels = np.arange(10)
     assert class_folders(FASHION, labels, names=False) == {i: str(i) for i in range(10)}
-    assert class_folders(FASHION, labels, names=True)[0] == "T-shirt_top"
+    assert class_folders(FASHION, labels, names=True)[0] == "0_T-shirt_top"
+    assert class_folders(LabelInfo(), np.arange(47), names=False)[7] == "07"
+    assert class_folders(LabelInfo(), np.array([3, 120]), names=False) == {3: "003", 120: "120"}
+    assert class_folders(FASHION, labels[:3], names=False, width=2) == {0: "00", 1: "01", 2: "02"}
     byclass = LabelInfo(
         tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), dataset="emnist-byclass"
     )
     folders = class_folders(byclass, np.arange(62), names=True)
-    assert folders[10] == "A" and folders[36] == "a_lower" and folders[61] == "z_lower"
-    assert len({f.casefold() for f in folders.values()}) == 62
+    assert folders[10] == "10_A" and folders[36] == "36_a" and folders[61] == "61_z"
+    assert len({f.casefold() for f in folders.values()}) == 62  # never one folder on macOS/Windows
     letters = LabelInfo(tuple("abc"), label_offset=1, dataset="emnist-letters")
-    assert class_folders(letters, np.array([1, 3]), names=True) == {1: "a", 3: "c"}
+    assert class_folders(letters, np.array([1, 3]), names=True) == {1: "1_a", 3: "3_c"}
     with pytest.raises(
         UsageError, match="names=True needs class names: give a dataset name, or dataset=NAME for files"
     ):
@@ -73,7 +78,11 @@ def test_tree_is_pixel_exact_and_indexed(part: Part, tmp_path: Path, jobs: int) 
     out = tmp_path / "tree"
     result = export_tree(out, Splits({"": part}), ExportOptions(jobs=jobs))
     assert result.images == 300
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [*map(str, range(10)), "labels.csv"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        *map(str, range(10)),
+        "classes.txt",
+        "labels.csv",
+    ]
     rows = read_index(out)
     assert rows[0] == {"index": "0", "path": "7/000.png", "label": "7", "class": ""}
     for row in rows[::17]:
@@ -88,8 +97,8 @@ def test_named_flat_transposed_and_selected(part: Part, tmp_path: Path) -> None:
     coll = Splits({"": part}, FASHION)
     export_tree(tmp_path / "n", coll, ExportOptions(names=True, per_class=2, transpose=True))
     rows = read_index(tmp_path / "n")
-    assert len(rows) == 20 and rows[0]["class"] == "Sneaker" and rows[0]["path"] == "Sneaker/000.png"
-    assert (tmp_path / "n" / "T-shirt_top").is_dir()
+    assert len(rows) == 20 and rows[0]["class"] == "Sneaker" and rows[0]["path"] == "7_Sneaker/000.png"
+    assert (tmp_path / "n" / "0_T-shirt_top").is_dir()
     with Image.open(tmp_path / "n" / rows[0]["path"]) as im:
         assert np.array_equal(np.asarray(im), part.images[0].T)
     export_tree(tmp_path / "f", coll, ExportOptions(flat=True, limit=5))
@@ -169,3 +178,92 @@ def test_contact_sheet_has_a_row_per_class(part: Part, tmp_path: Path) -> None:
 def export_tree(out: Path, splits: Splits, opts: ExportOptions | None = None, *, force: bool = False) -> object:
     """The library's export_png on in-memory splits."""
     return export_png(splits, out, options=opts, force=force)
+
+
+# -- ImageFolder / Ultralytics numbering ---------------------------------------------------------
+
+
+def image_folder_classes(root: Path) -> tuple[list[str], dict[str, int]]:
+    """torchvision's ``DatasetFolder.find_classes``, which ImageFolder and Ultralytics' loader follow.
+
+    torchvision itself cannot be installed here (no CPU build on this machine's package index),
+    so this is its rule, as written in torchvision/datasets/folder.py:
+    ``classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir())`` and
+    ``class_to_idx = {cls_name: i for i, cls_name in enumerate(classes)}``.
+    """
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    return classes, {cls_name: i for i, cls_name in enumerate(classes)}
+
+
+def image_folder_targets(root: Path) -> dict[str, int]:
+    """Relative path -> the target ImageFolder gives that image."""
+    _, class_to_idx = image_folder_classes(root)
+    return {
+        f"{folder}/{name}": index
+        for folder, index in class_to_idx.items()
+        for name in sorted(os.listdir(root / folder))
+        if name.endswith(".png")
+    }
+
+
+def tiled_part(part: Part, classes: int, count: int) -> Part:
+    """``count`` real MNIST test images labelled 0..classes-1 (every class present), EMNIST-like."""
+    labels = (
+        part.labels.astype(np.int64)[np.arange(count) % len(part.labels)] + 10 * (np.arange(count) // 7)
+    ) % classes
+    return Part(part.images[np.arange(count) % len(part.images)], labels.astype(np.uint8))
+
+
+@pytest.mark.parametrize("classes", [47, 62])
+@pytest.mark.parametrize("names", [False, True])
+def test_image_folder_rule_gives_every_image_its_label(part: Part, tmp_path: Path, classes: int, names: bool) -> None:
+    chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    info = LabelInfo(tuple(chars[:classes]), dataset=f"emnist-{classes}")
+    x = tiled_part(part, classes, 470)
+    assert len(np.unique(x.labels)) == classes
+    export_tree(tmp_path / "t", Splits({"": x}, info), ExportOptions(names=names))
+    targets = image_folder_targets(tmp_path / "t")
+    rows = read_index(tmp_path / "t")
+    assert len(targets) == len(rows) == 470
+    wrong = [r for r in rows if targets[r["path"]] != int(r["label"])]
+    assert wrong == []  # today's unpadded folders: 450 of 470 wrong
+    folders, _ = image_folder_classes(tmp_path / "t")
+    assert (tmp_path / "t" / "classes.txt").read_text().splitlines() == folders
+    assert folders[:3] == ["00", "01", "02"]  # a class named as its number keeps the number alone
+    if names:
+        assert folders[10] == "10_A" and folders[-1] == ("61_z" if classes == 62 else "46_k")
+
+
+def test_image_folder_rule_on_fashion_mnist_names(part: Part, tmp_path: Path) -> None:
+    info = LabelInfo.of(idxtool.registry.get("fashion-mnist"))
+    assert info.classes is not None and info.classes[0] == "T-shirt/top"
+    export_tree(
+        tmp_path / "t",
+        Splits({"train": part, "test": Part(part.images[:100], part.labels[:100])}, info),
+        ExportOptions(names=True),
+    )
+    for split, count in [("train", 300), ("test", 100)]:
+        root = tmp_path / "t" / split
+        targets = image_folder_targets(root)
+        rows = read_index(root)
+        assert len(rows) == len(targets) == count
+        assert [
+            r["path"] for r in rows if targets[r["path"]] != int(r["label"])
+        ] == []  # unprefixed names: 29 of 50 wrong
+        folders, _ = image_folder_classes(root)
+        assert folders == [f"{i}_{safe_name(c, str(i))}" for i, c in enumerate(info.classes)]
+        assert (root / "classes.txt").read_text().splitlines() == folders
+        assert folders[0] == "0_T-shirt_top" and folders[9] == "9_Ankle boot"
+
+
+def test_streams_without_reading_the_images_whole(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> None:
+    source = idxtool.open_idx(mnist_images)
+    streamed = Part(source, idxtool.read(mnist_labels), "t10k-images")
+    export_tree(tmp_path / "t", Splits({"": streamed}), ExportOptions(per_class=3, transpose=True))
+    assert streamed.streamed  # part.images (the whole array) was never asked for
+    rows = read_index(tmp_path / "t")
+    x = idxtool.read(mnist_images)
+    assert len(rows) == 30
+    for row in rows:
+        with Image.open(tmp_path / "t" / row["path"]) as im:
+            assert np.array_equal(np.asarray(im), x[int(row["index"])].T)

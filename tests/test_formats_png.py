@@ -25,9 +25,10 @@ def test_named_tree_round_trips_through_labels_csv(part: Part, tmp_path: Path) -
     info = LabelInfo(("cat/dog", "A", "a"), dataset="toy")
     export_tree(tmp_path / "t", Splits({"": part}, info), ExportOptions(names=True))
     assert sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.startswith(".")) == [
-        "A",
-        "a_lower",
-        "cat_dog",
+        "0_cat_dog",
+        "1_A",
+        "2_a",
+        "classes.txt",
         "labels.csv",
     ]
     back = png.read(tmp_path / "t").parts[""]
@@ -71,3 +72,27 @@ def _empty(tmp_path: Path) -> Path:
 def export_tree(out: Path, splits: Splits, opts: ExportOptions | None = None, *, force: bool = False) -> object:
     """The library's export_png on in-memory splits."""
     return export_png(splits, out, options=opts, force=force)
+
+
+def test_classes_txt_then_sorted_folders_when_labels_csv_is_gone(part: Part, tmp_path: Path) -> None:
+    info = LabelInfo(("zebra", "ant", "cat"), dataset="toy")  # label order differs from name order
+    export_tree(tmp_path / "t", Splits({"": part}, info), ExportOptions(names=True))
+    assert (tmp_path / "t" / "classes.txt").read_text() == "0_zebra\n1_ant\n2_cat\n"
+    (tmp_path / "t" / "labels.csv").unlink()
+    back = png.read(tmp_path / "t").parts[""]
+    assert np.array_equal(back.images, part.images) and np.array_equal(back.labels, part.labels)
+    # classes.txt wins over the sorted-folder rule: list the folders in another order
+    (tmp_path / "t" / "classes.txt").write_text("1_ant\n0_zebra\n2_cat\n")
+    swapped = png.read(tmp_path / "t").parts[""]
+    assert np.array_equal(swapped.labels, np.array([1, 0, 2])[part.labels])
+    (tmp_path / "t" / "classes.txt").write_text("0_zebra\n1_ant\n")
+    with pytest.raises(DataError, match="classes.txt: does not list the class folder '2_cat'"):
+        png.read(tmp_path / "t")
+    (tmp_path / "t" / "classes.txt").unlink()  # the sorted-folder rule: here also the label order
+    assert np.array_equal(png.read(tmp_path / "t").parts[""].labels, part.labels)
+
+
+def test_labels_csv_wins_over_classes_txt(part: Part, tmp_path: Path) -> None:
+    export_tree(tmp_path / "t", Splits({"": part}))
+    (tmp_path / "t" / "classes.txt").write_text("2\n1\n0\n")
+    assert np.array_equal(png.read(tmp_path / "t").parts[""].labels, part.labels)

@@ -1,7 +1,8 @@
 """PNG class trees (ImageFolder / Ultralytics) read back: written by :mod:`.tree`.
 
 Reading restores the source order from the ``<index>`` file names and the labels from
-``labels.csv`` when present, else from numeric folder names, else from the sorted folder
+``labels.csv`` when present, else from ``classes.txt`` (the class folders in label order: the
+folder on line i is class i), else from numeric folder names, else from the sorted folder
 names (torchvision ImageFolder's rule: the i-th name is class i).
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...model import Part, Splits
+from .tree import CLASSES_FILE
 
 __all__ = ["read", "read_tree"]
 
@@ -50,13 +52,28 @@ def _entries(root: Path) -> tuple[list[Path], list[int] | None]:
     folders = sorted(d for d in root.iterdir() if d.is_dir())
     if flat or not folders:
         return flat, None
-    numeric = all(d.name.lstrip("-").isdigit() for d in folders)
+    number = _class_numbers(root, [d.name for d in folders])
     paths, labels = [], []
-    for i, d in enumerate(folders):
+    for d in folders:
         files = sorted(d.glob("*.png"))
         paths += files
-        labels += [int(d.name) if numeric else i] * len(files)
+        labels += [number[d.name]] * len(files)
     return paths, labels
+
+
+def _class_numbers(root: Path, folders: list[str]) -> dict[str, int]:
+    """Folder name -> label: by ``classes.txt``, else the numbers, else the sorted-name rule."""
+    listing = root / CLASSES_FILE
+    if listing.is_file():
+        names = listing.read_text("utf-8").splitlines()
+        number = {name: i for i, name in enumerate(names)}
+        missing = [f for f in folders if f not in number]
+        if missing:
+            raise DataError(f"{listing}: does not list the class folder {missing[0]!r}")
+        return number
+    if all(f.lstrip("-").isdigit() for f in folders):
+        return {f: int(f) for f in folders}
+    return {f: i for i, f in enumerate(sorted(folders))}
 
 
 def _order(paths: list[Path]) -> list[int]:
