@@ -60,8 +60,8 @@ def test_data_errors_exit_1(mnist_images: Path, mnist_labels: Path, qmnist_int_l
 
 
 def test_usage_errors_exit_2(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> None:
-    code, _, err = run("convert", str(mnist_images), "--to", "parquet", "-o", str(tmp_path / "x"))
-    assert code == 2 and "Invalid value for '--to': 'parquet' is not one of" in err
+    code, _, err = run("convert", str(mnist_images), "--to", "hdf5", "-o", str(tmp_path / "x"))
+    assert code == 2 and "Invalid value for '--to': 'hdf5' is not one of" in err
     code, _, err = run("convert", str(tmp_path / "missing.gz"), "--to", "npz", "-o", str(tmp_path / "x"))
     assert (code, err) == (2, f"Error: {tmp_path / 'missing.gz'}: no such file or registered dataset\n")
     code, _, err = run("convert", "mnsit", "--to", "npz", "-o", str(tmp_path / "x"))
@@ -105,3 +105,32 @@ def test_fashion_labels_do_not_fit_emnist_letters(mnist_images: Path, tmp_path: 
         f"Error: {labels}: label 0 at record {first_zero:,} does not fit the 26 classes of "
         "emnist-letters (labels 1..26)\n",
     )
+
+
+def test_tutorial_pickle_to_idx_gives_the_original_files(
+    mnist_images: Path, mnist_labels: Path, tmp_path: Path
+) -> None:
+    import gzip
+    import pickle
+
+    x, y = idxtool.read(mnist_images)[:3000], idxtool.read(mnist_labels)[:3000]
+    flat = x.reshape(len(x), -1).astype(np.float32) / np.float32(256)  # what mnist.pkl.gz stores
+    data = ((flat[:2000], y[:2000].astype(np.int64)), (flat[2000:2500], y[2000:2500].astype(np.int64)))
+    data += ((flat[2500:], y[2500:].astype(np.int64)),)
+    src = tmp_path / "mnist.pkl.gz"
+    with gzip.open(src, "wb", compresslevel=1) as f:
+        pickle.dump(data, f, protocol=2)
+    code, _, err = run("convert", str(src), "--to", "idx", "-o", str(tmp_path / "idx"))
+    assert code == 0, err
+    idxtool.write(tmp_path / "ref", x[2500:])
+    assert (tmp_path / "idx" / "test-images-idx3-ubyte").read_bytes() == (tmp_path / "ref").read_bytes()
+    assert idxtool.read(tmp_path / "idx" / "train-images-idx3-ubyte").dtype == np.uint8
+    # and forward again: the same floats, value for value
+    code, _, err = run("convert", str(tmp_path / "idx"), "--to", "pkl", "-o", str(tmp_path / "again.pkl.gz"))
+    assert code == 0, err
+    with gzip.open(tmp_path / "again.pkl.gz") as f:
+        again = pickle.load(f, encoding="latin1")
+    # the IDX folder has train, valid and test: they are taken as they are (no --val cut)
+    for (ax, ay), (ex, ey) in zip(again, data, strict=True):
+        assert ax.dtype == ex.dtype and ay.dtype == ey.dtype
+        assert np.array_equal(ax, ex) and np.array_equal(ay, ey)

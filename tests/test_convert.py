@@ -17,6 +17,7 @@ from idxtool.loading import read_splits
 @pytest.fixture
 def pair(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The first 600 real MNIST test records as a gzip IDX pair."""
+    (tmp_path / "src").mkdir(exist_ok=True)
     images = idxtool.write(tmp_path / "src" / "images-idx3-ubyte.gz", idxtool.read(mnist_images)[:600])
     labels = idxtool.write(tmp_path / "src" / "labels-idx1-ubyte.gz", idxtool.read(mnist_labels)[:600])
     return images, labels
@@ -104,3 +105,33 @@ def test_failure_halfway_leaves_nothing(
     with pytest.raises(OSError, match="No space left"):
         convert(["mnist-sample"], to="csv", out=out / "split-csv")
     assert list(out.iterdir()) == []
+
+
+# -- streaming: no writer but png/pkl-from-arrays reads the images whole (issue 11) -------------
+
+
+@pytest.mark.parametrize(("to", "compression"), [("npz", None), ("npy", None), ("csv", None), ("idx", "gzip")])
+def test_streamed_input_stays_streamed_and_converts_exactly(
+    mnist_images: Path, mnist_labels: Path, tmp_path: Path, to: str, compression: str | None
+) -> None:
+    from idxtool.formats import get
+    from idxtool.loading import read_part
+    from idxtool.model import SplitFiles, Splits
+
+    x = np.tile(idxtool.read(mnist_images), (2, 1, 1))  # 20,000 records: several 4 MiB chunks
+    y = np.tile(idxtool.read(mnist_labels), 2)
+    (tmp_path / "src").mkdir(exist_ok=True)
+    images = idxtool.write(tmp_path / "src" / "images-idx3-ubyte", x)
+    labels = idxtool.write(tmp_path / "src" / "labels-idx1-ubyte", y)
+    part = read_part(SplitFiles(images, labels))
+    splits = Splits({"": part})
+    out = tmp_path / OUTPUTS[to]
+    from idxtool.conversion import write
+
+    write(splits, get(to), out, WriteOptions(compression=compression))  # type: ignore[arg-type]
+    assert part.streamed, f"{to}: the writer read all images into memory"
+    back = convert([str(out)], to="idx", out=tmp_path / "back")
+    assert np.array_equal(idxtool.read(back.outputs[0]), x) and np.array_equal(idxtool.read(back.outputs[1]), y)
+    if to == "idx":
+        assert [p.name for p in back.outputs] == ["images-idx3-ubyte", "labels-idx1-ubyte"]
+        assert out.joinpath("images-idx3-ubyte.gz").exists()

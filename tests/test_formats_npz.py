@@ -69,3 +69,71 @@ def test_reads_numpy_positional_arrays_and_rejects_other_layouts(tmp_path: Path)
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="bad.npz: not a readable .npz file"):
         npz.read(tmp_path / "bad.npz")
+
+
+# -- streaming (issue 11: bounded memory) ------------------------------------------------------
+
+
+@pytest.fixture
+def streamed_input(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The real MNIST test records 3 times (30,000, 23.5 MB) as a raw IDX pair on disk, read in chunks."""
+    import idxtool
+
+    (tmp_path / "src").mkdir(exist_ok=True)
+    images = idxtool.write(tmp_path / "src" / "images-idx3-ubyte", np.tile(idxtool.read(mnist_images), (3, 1, 1)))
+    labels = idxtool.write(tmp_path / "src" / "labels-idx1-ubyte", np.tile(idxtool.read(mnist_labels), 3))
+    return images, labels
+
+
+def streamed_part(images: Path, labels: Path) -> Part:
+    from idxtool.loading import read_part
+    from idxtool.model import SplitFiles
+
+    part = read_part(SplitFiles(images, labels))
+    assert part.streamed
+    return part
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_streamed_images_give_the_bytes_numpy_writes(
+    streamed_input: tuple[Path, Path], tmp_path: Path, compress: bool
+) -> None:
+    import idxtool
+
+    part = streamed_part(*streamed_input)
+    out = npz.write(tmp_path / "s.npz", Splits({"train": part}), compress=compress)
+    assert part.streamed, "the writer read the images whole instead of in chunks"
+    x, y = idxtool.read(streamed_input[0]), idxtool.read(streamed_input[1])
+    reference = tmp_path / "ref.npy"
+    np.save(reference, x)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("x_train.npy") == reference.read_bytes()
+    with np.load(out) as z:
+        assert np.array_equal(z["x_train"], x) and np.array_equal(z["y_train"], y)
+
+
+def test_streamed_npy_folder_matches_numpy_save(streamed_input: tuple[Path, Path], tmp_path: Path) -> None:
+    import idxtool
+    from idxtool.formats import npy
+
+    part = streamed_part(*streamed_input)
+    (tmp_path / "out").mkdir()
+    written = npy.write(tmp_path / "out", Splits({"": part}))
+    assert part.streamed
+    assert [p.name for p in written] == ["x.npy", "y.npy"]
+    np.save(tmp_path / "ref.npy", idxtool.read(streamed_input[0]))
+    assert written[0].read_bytes() == (tmp_path / "ref.npy").read_bytes()
+
+
+def test_streamed_write_holds_chunks_not_the_array(streamed_input: tuple[Path, Path], tmp_path: Path) -> None:
+    import tracemalloc
+
+    part = streamed_part(*streamed_input)
+    size = 30000 * 28 * 28
+    tracemalloc.start()
+    try:
+        npz.write(tmp_path / "m.npz", Splits({"": part}), compress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 2, f"peak {peak:,} bytes for a {size:,}-byte array"

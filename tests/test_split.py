@@ -19,6 +19,7 @@ from idxtool.splitting import apportion, assign, split
 @pytest.fixture
 def pair(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> SplitFiles:
     """2,000 real MNIST test records as a gzip IDX pair."""
+    (tmp_path / "in").mkdir(exist_ok=True)
     images = idxtool.write(tmp_path / "in" / "t-images-idx3-ubyte.gz", idxtool.read(mnist_images)[:2000])
     labels = idxtool.write(tmp_path / "in" / "t-labels-idx1-ubyte.gz", idxtool.read(mnist_labels)[:2000])
     return SplitFiles(images, labels)
@@ -152,3 +153,34 @@ def test_corrupt_input_halfway_leaves_nothing(pair: SplitFiles, tmp_path: Path) 
     with pytest.raises(idxtool.InvalidIdxError, match="compressed stream is truncated"):
         split(SplitFiles(truncated, pair.labels), tmp_path / "o", ratio=0.5)
     assert not (tmp_path / "o").exists()
+
+
+def test_split_holds_chunks_not_the_images(mnist_images: Path, mnist_labels: Path, tmp_path: Path) -> None:
+    """30,000 records (23.5 MB raw): the parts are written chunk by chunk (issue 11)."""
+    import tracemalloc
+
+    x, y = np.tile(idxtool.read(mnist_images), (3, 1, 1)), np.tile(idxtool.read(mnist_labels), 3)
+    (tmp_path / "in").mkdir(exist_ok=True)
+    images = idxtool.write(tmp_path / "in" / "images-idx3-ubyte", x)
+    labels = idxtool.write(tmp_path / "in" / "labels-idx1-ubyte", y)
+    tracemalloc.start()
+    try:
+        result = split(SplitFiles(images, labels), tmp_path / "out", ratio=0.9, seed=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes / 2, f"peak {peak:,} bytes for {x.nbytes:,} bytes of images"
+    train = idxtool.read(tmp_path / "out" / "train-images-idx3-ubyte")
+    val = idxtool.read(tmp_path / "out" / "val-images-idx3-ubyte")
+    assert result.counts == {"train": 27000, "val": 3000}
+    assert sorted(
+        records(
+            np.concatenate([train, val]),
+            np.concatenate(
+                [
+                    idxtool.read(tmp_path / "out" / "train-labels-idx1-ubyte"),
+                    idxtool.read(tmp_path / "out" / "val-labels-idx1-ubyte"),
+                ]
+            ),
+        )
+    ) == records(x, y)

@@ -58,7 +58,8 @@ class ZipWriter:
     def write(self, data: Any) -> int:
         """Add bytes to the open entry (numpy's ``write_array`` calls this)."""
         entry = self._current
-        assert entry is not None, "no open entry"
+        if entry is None:
+            raise ValueError("no open entry: call open() first")
         view = memoryview(data).cast("B")
         entry.crc = zlib.crc32(view, entry.crc)
         entry.size += len(view)
@@ -69,7 +70,8 @@ class ZipWriter:
 
     def close_entry(self) -> None:
         entry = self._current
-        assert entry is not None, "no open entry"
+        if entry is None:
+            raise ValueError("no open entry: call open() first")
         if self._compressor is not None:
             tail = self._compressor.flush()
             entry.csize += len(tail)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import compress
 from ..errors import DataError, UsageError
-from ..idx import header_for, write_stream
-from ..model import SplitFiles, Splits
+from ..idx import TYPE_CODES, Header, header_for, write_stream
+from ..model import Part, SplitFiles, Splits
 from ..progress import ProgressFactory
 from . import ReadOptions, Target, WriteOptions
 
@@ -49,18 +49,33 @@ def file_name(split: str, kind: str, ndim: int, dtype: np.dtype[Any], compressio
     return f"{prefix}{kind}-idx{ndim}-{TYPE_WORDS[np.dtype(dtype).name]}{SUFFIXES[compression]}"
 
 
+def _streamable(part: Part) -> bool:
+    """True when the images can go to IDX as they are read: already an IDX element type."""
+    return part.dtype.name in TYPE_WORDS
+
+
 def write(folder: str | os.PathLike[str], coll: Splits, compression: compress.Compression = "raw") -> list[Path]:
-    """Write every split's images and labels into the existing folder ``folder``."""
+    """Write every split's images and labels into the existing folder ``folder``.
+
+    Images in an IDX element type stream chunk by chunk (header first, then each chunk);
+    others are narrowed in memory first (:func:`idx_array`).
+    """
     targets: list[Path] = []
     for split, part in coll.parts.items():
-        arrays = [("images", idx_array(part.images, part.images_name))]
+        if _streamable(part):
+            header = Header(TYPE_CODES[part.dtype.name], tuple(int(d) for d in part.shape))
+            items: list[tuple[str, Header, Iterable[np.ndarray]]] = [("images", header, part.image_chunks())]
+        else:
+            arr = idx_array(part.images, part.images_name)
+            items = [("images", header_for(arr), [arr])]
         if part.labels is not None:
-            arrays.append(("labels", idx_array(part.labels, part.labels_name or "labels")))
-        for kind, arr in arrays:
-            target = Path(folder) / file_name(split, kind, arr.ndim, arr.dtype, compression)
+            labels = idx_array(part.labels, part.labels_name or "labels")
+            items.append(("labels", header_for(labels), [labels]))
+        for kind, header, chunks in items:
+            target = Path(folder) / file_name(split, kind, header.ndim, header.dtype, compression)
             with open(target, "xb") as raw:
                 out = compress.open_write(raw, compression)
-                write_stream(out, header_for(arr), [arr])
+                write_stream(out, header, chunks)
                 if out is not raw:
                     out.close()
             targets.append(target)

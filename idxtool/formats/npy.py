@@ -12,16 +12,16 @@ from ..errors import DataError
 from ..model import Part, Splits
 from ..progress import ProgressFactory
 from . import ReadOptions, Target, WriteOptions
-from .npz import arrays
+from .npz import entries, write_npy
 
 
 def write(folder: str | os.PathLike[str], coll: Splits) -> list[Path]:
-    """Write one .npy per array into the existing folder ``folder``."""
+    """Write one .npy per array into the existing folder ``folder``, streaming the images in chunks."""
     targets = []
-    for key, arr in arrays(coll).items():
-        target = Path(folder) / f"{key}.npy"
+    for entry in entries(coll):
+        target = Path(folder) / f"{entry.key}.npy"
         with open(target, "xb") as fh:
-            np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+            write_npy(fh, entry)
         targets.append(target)
     return targets
 

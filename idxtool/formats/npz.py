@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -22,7 +26,7 @@ def split_name(base: str, split: str) -> str:
 
 
 def arrays(coll: Splits) -> dict[str, np.ndarray]:
-    """The named arrays of ``coll``: x, y or x_<split>, y_<split>."""
+    """The named arrays of ``coll``: x, y or x_<split>, y_<split> (images read whole)."""
     out: dict[str, np.ndarray] = {}
     for split, part in coll.parts.items():
         out[split_name("x", split)] = part.images
@@ -31,13 +35,58 @@ def arrays(coll: Splits) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One array to write: its name, shape and type, and its contents in chunks (records in order)."""
+
+    key: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    chunks: Callable[[], Iterable[np.ndarray]]
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the array's data in bytes."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _whole(array: np.ndarray) -> list[np.ndarray]:
+    return [array]
+
+
+def entries(coll: Splits) -> list[Entry]:
+    """The named arrays of ``coll`` (x, y or x_<split>, y_<split>), images streamed in chunks."""
+    out: list[Entry] = []
+    for split, part in coll.parts.items():
+        out.append(Entry(split_name("x", split), part.shape, part.dtype, part.image_chunks))
+        if part.labels is not None:
+            labels = part.labels
+            out.append(Entry(split_name("y", split), labels.shape, labels.dtype, partial(_whole, labels)))
+    return out
+
+
+def write_npy(fh: IO[bytes] | ZipWriter, entry: Entry) -> None:
+    """Write ``entry`` as .npy bytes: the header (shape and type), then the data chunk by chunk.
+
+    The bytes are those of ``numpy.save`` for the same array (format 1.0, C order).
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(entry.dtype), "fortran_order": False, "shape": entry.shape}
+    np.lib.format.write_array_header_1_0(fh, header)
+    written = 0
+    for chunk in entry.chunks():
+        data = np.ascontiguousarray(chunk, dtype=entry.dtype)
+        fh.write(data.data if data.size else b"")
+        written += data.nbytes
+    if written != entry.nbytes:
+        raise DataError(f"{entry.key}: {written:,} bytes written, {entry.nbytes:,} expected")
+
+
 def write(path: str | os.PathLike[str], coll: Splits, *, compress: bool = True) -> Path:
-    """Write ``coll`` as an .npz at ``path`` (deflate unless ``compress`` is False)."""
+    """Write ``coll`` as an .npz at ``path`` (deflate unless ``compress`` is False), streaming the images."""
     with open(path, "wb") as fh:
         z = ZipWriter(fh, compress=compress)
-        for key, array in arrays(coll).items():
-            arr = np.ascontiguousarray(array)
-            np.lib.format.write_array(z.open(f"{key}.npy", arr.nbytes), arr, allow_pickle=False)
+        for entry in entries(coll):
+            write_npy(z.open(f"{entry.key}.npy", entry.nbytes), entry)
             z.close_entry()
         z.close()
     return Path(path)
