@@ -206,6 +206,10 @@ def write(
     progress: ProgressFactory | None = None,
 ) -> list[Path]:
     """Write ``splits`` in ``fmt`` at ``target`` under the output rules; the files written."""
+    from . import objectstore
+
+    if objectstore.is_url(target):  # s3://bucket/prefix: objects, then a completion marker
+        return objectstore.write_output(splits, fmt, target, options, force=force, progress=progress)
     kind = fmt.target(splits)
     if kind == "file":
         with output_file(target, force=force) as temp:

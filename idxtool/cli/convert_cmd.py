@@ -58,6 +58,12 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     default=None,
     help="png: swap rows and columns (default: as the manifest says; EMNIST: on). From a PNG tree: swap them back.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="parquet and webdataset: files per split (default: about 256 MiB of pixels each).",
+)
 @click.option("--names", is_flag=True, help="png: name class folders after the dataset's classes.")
 @click.option("--flat", is_flag=True, help="png: all images in one folder.")
 @click.option(
@@ -77,6 +83,7 @@ def convert_cmd(
     shape: tuple[int, ...] | None,
     val: int,
     transpose: bool | None,
+    shards: int | None,
     names: bool,
     flat: bool,
     jobs: int | None,
@@ -93,10 +100,11 @@ def convert_cmd(
     every format but pkl (floats in [0, 1]).
     """
     from ..conversion import convert
-    from ..formats import WriteOptions
+    from ..formats._sharded import ShardOptions
     from ..formats.png.tree import PngOptions
 
-    options = WriteOptions(
+    options = ShardOptions(
+        shards=shards,
         header=header,
         compression=compression,  # type: ignore[arg-type]  # click.Choice gave one of the four
         val=val,

@@ -1,0 +1,172 @@
+"""Object stores against a real S3 server (SeaweedFS on 127.0.0.1): mirrors, outputs, completion markers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from s3_server import Bucket, s3, s3_server  # noqa: F401  # fixtures
+
+import idxtool
+from idxtool import objectstore
+from idxtool.cli import main
+from idxtool.errors import DataError, MissingDependencyError, OutputExistsError
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A user dataset ``tiny`` of the real MNIST test files, whose own URL serves nothing."""
+    images, labels = shared / "mnist" / "t10k-images-idx3-ubyte.gz", shared / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    manifest = tmp_path / "tiny.toml"
+    files = "".join(
+        f'[[files]]\nname = "{p.name}"\nsplit = "test"\nkind = "{k}"\nsha256 = "{sha256(p)}"\nsize = {p.stat().st_size}\n'
+        for p, k in ((images, "images"), (labels, "labels"))
+    )
+    manifest.write_text(f'name = "tiny"\nurls = ["file://{tmp_path}/nowhere/"]\n{files}')
+    monkeypatch.setenv("IDXTOOL_REGISTRY", str(manifest))
+    monkeypatch.setenv("IDXTOOL_RETRIES", "0")
+    return images, labels
+
+
+def test_fetch_from_an_s3_mirror_laid_out_like_a_cache(s3: Bucket, tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    fs = s3.fs()
+    for path in tiny:
+        fs.put_file(str(path), f"{s3.name}/cache/tiny/{path.name}")
+    code, output = run("fetch", "tiny", "--dir", str(tmp_path / "home"), "--mirror", f"{s3.url}/cache/", "--json")
+    assert code == 0, output
+    for path in tiny:
+        assert (tmp_path / "home" / "tiny" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_s3_mirror_from_the_environment_falls_back_past_a_wrong_copy(
+    s3: Bucket, tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fs = s3.fs()
+    images, labels = tiny
+    # first mirror: a corrupt images file (right name, wrong bytes) and no labels at all
+    fs.pipe_file(f"{s3.name}/bad/tiny/{images.name}", b"\x1f\x8b not the file")
+    # second mirror: flat layout (URL/FILE)
+    for path in tiny:
+        fs.put_file(str(path), f"{s3.name}/good/{path.name}")
+    monkeypatch.setenv("IDXTOOL_MIRROR", f"{s3.url}/bad {s3.url}/good/")
+    report = idxtool.fetch("tiny", dir=tmp_path / "home")
+    assert (tmp_path / "home" / "tiny" / images.name).read_bytes() == images.read_bytes()
+    assert (tmp_path / "home" / "tiny" / labels.name).read_bytes() == labels.read_bytes()
+    assert report is not None
+
+
+def test_s3_mirror_that_has_nothing_is_a_download_error(s3: Bucket, tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    code, output = run("fetch", "tiny", "--dir", str(tmp_path / "home"), "--mirror", f"{s3.url}/empty/")
+    assert code == 3, output
+    assert f"{s3.url}/empty/tiny/t10k-images-idx3-ubyte.gz: no such file" in output
+
+
+@pytest.fixture(scope="module")
+def mnist(shared: Path) -> tuple[np.ndarray, np.ndarray]:
+    return idxtool.read(shared / "mnist" / "t10k-images-idx3-ubyte.gz")[:3000], idxtool.read(
+        shared / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    )[:3000]
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv"])  # parquet and webdataset: test_distributed.py, below
+def test_convert_to_s3_uploads_then_marks_complete(
+    s3: Bucket, fmt: str, mnist: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    x, y = mnist
+    src = tmp_path / "src"
+    idxtool.convert((x, y), to="idx", out=src)
+    url = f"{s3.url}/out/{fmt}/"
+    code, output = run(
+        "convert", str(src / "images-idx3-ubyte"), str(src / "labels-idx1-ubyte"), "--to", fmt, "-o", url, "--json"
+    )
+    assert code == 0, output
+    written = json.loads(output)["outputs"]
+    assert written and all(w.startswith(f"{s3.url}/out/{fmt}/") for w in written)
+    fs = s3.fs()
+    marker = json.loads(fs.cat_file(f"{s3.name}/out/{fmt}/_SUCCESS"))
+    keys = {
+        k[len(f"{s3.name}/out/{fmt}/") :]: v["size"] for k, v in fs.find(f"{s3.name}/out/{fmt}", detail=True).items()
+    }
+    assert marker["objects"] == {k: v for k, v in keys.items() if k != "_SUCCESS"}
+    # read back, by the library and by the CLI's --to idx
+    splits = objectstore.read(url)
+    part = next(iter(splits.parts.values()))
+    assert np.array_equal(part.images, x) and np.array_equal(part.labels, y)
+
+
+def test_a_prefix_without_its_marker_is_refused(s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]) -> None:
+    url = f"{s3.url}/half/"
+    idxtool.convert(mnist, to="parquet", out=url)
+    s3.fs().rm_file(f"{s3.name}/half/_SUCCESS")  # as if the upload had died before its end
+    with pytest.raises(DataError, match="incomplete output: no _SUCCESS completion marker"):
+        objectstore.read(url)
+    with pytest.raises(FileNotFoundError, match="nothing under this prefix"):
+        objectstore.read(f"{s3.url}/never-written")
+
+
+def test_existing_output_needs_force_and_force_removes_stale_objects(
+    s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]
+) -> None:
+    from idxtool.formats._sharded import ShardOptions
+
+    url = f"{s3.url}/wds"
+    x, y = mnist
+    idxtool.convert((x, y), to="webdataset", out=url, options=ShardOptions(shards=3))
+    with pytest.raises(OutputExistsError, match="already holds an output"):
+        idxtool.convert((x, y), to="webdataset", out=url)
+    idxtool.convert((x[:10], y[:10]), to="webdataset", out=url, force=True)
+    left = sorted(k.rsplit("/", 1)[-1] for k in s3.fs().find(f"{s3.name}/wds"))
+    assert left == ["_SUCCESS", "dataset.json", "train-000000.tar"]
+    assert objectstore.read(url).parts["train"].count == 10
+
+
+def test_foreign_objects_are_never_replaced(s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]) -> None:
+    s3.fs().pipe_file(f"{s3.name}/mine/data.npz", b"someone else's")
+    code, output = run("convert", str(_npz(mnist)), "--to", "npz", "-o", f"{s3.url}/mine", "--force")
+    assert code == 2, output
+    assert "idxtool did not write it" in output
+    assert s3.fs().cat_file(f"{s3.name}/mine/data.npz") == b"someone else's"
+
+
+def _npz(mnist: tuple[np.ndarray, np.ndarray]) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "m.npz"
+    np.savez(path, x=mnist[0][:50], y=mnist[1][:50])
+    return path
+
+
+def test_bad_credentials_are_an_output_error(
+    s3: Bucket, mnist: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    with pytest.raises(OSError) as info:
+        idxtool.convert((mnist[0][:20], mnist[1][:20]), to="npz", out=f"{s3.url}/denied")
+    assert isinstance(info.value, idxtool.IdxError)
+    assert f"{s3.url}/denied" in str(info.value)
+
+
+def test_missing_cloud_extra_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist: tuple[np.ndarray, np.ndarray]
+) -> None:
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if not installed: import s3fs raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'idxtool\[cloud\]'"):
+        objectstore.read("s3://bucket/prefix")
+    code, output = run("convert", str(_npz(mnist)), "--to", "csv", "-o", "s3://bucket/prefix/")
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert lines == ["Error: s3:// URLs need the cloud extra (fsspec and s3fs): pip install 'idxtool[cloud]'"]
