@@ -9,6 +9,8 @@ The public API::
     idxtool.fetch(*names, dir=None, ...)     idxtool.verify(*targets, dir=None, strict=False)
     idxtool.convert(inputs, to=..., out=...) idxtool.split(inputs, out, ratio=...)
     idxtool.export_png(inputs, out, ...)     idxtool.resolve(word)
+    idxtool.MNIST(root, train=True, transform=None, target_transform=None, download=False)
+    (also FashionMNIST, KMNIST, EMNIST(root, split), QMNIST(root, what, compat): torchvision's face)
 
 Names are loaded on first use, so ``import idxtool`` (and the command line's start-up) stays
 fast. Every error is an :class:`IdxError` and also the matching built-in exception.
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from .loading import Loaded, load
     from .sources import DatasetRef, NoSuchInputError, resolve
     from .splitting import SplitResult, split
+    from .vision import EMNIST, KMNIST, MNIST, QMNIST, DatasetNotFoundError, FashionMNIST
 
 #: public name -> module that defines it (imported on first use).
 _LAZY: dict[str, str] = {
@@ -69,6 +72,12 @@ _LAZY: dict[str, str] = {
     "resolve": "sources",
     "DatasetRef": "sources",
     "NoSuchInputError": "sources",
+    "MNIST": "vision",
+    "FashionMNIST": "vision",
+    "KMNIST": "vision",
+    "EMNIST": "vision",
+    "QMNIST": "vision",
+    "DatasetNotFoundError": "vision",
 }
 
 
@@ -85,12 +94,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "EMNIST",
+    "KMNIST",
+    "MNIST",
+    "QMNIST",
     "ChecksumError",
     "ConvertResult",
     "DataError",
+    "DatasetNotFoundError",
     "DatasetRef",
     "DownloadError",
     "ExportResult",
+    "FashionMNIST",
     "Header",
     "IdxError",
     "IdxFile",

@@ -68,34 +68,35 @@ class ParameterError(UsageError, ValueError):
         super().__init__(f"{param}={value!r} {problem}")
 
 
-class InputNotFoundError(UsageError, FileNotFoundError):
-    """An input path does not exist or cannot be read (also a FileNotFoundError)."""
+class _FileErrorMixin(OSError):
+    """An OSError built from one message (the whole line) and the file it names."""
+
+    errno_code = 0
 
     def __init__(self, message: str, filename: str | None = None) -> None:
-        UsageError.__init__(self, message)
-        self.errno = errno.ENOENT
+        super().__init__(message)
+        self.errno = self.errno_code
         self.strerror = message
         self.filename = filename
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class InputNotFoundError(_FileErrorMixin, UsageError, FileNotFoundError):
+    """An input path does not exist or cannot be read (also a FileNotFoundError)."""
+
+    errno_code = errno.ENOENT
 
 
 class RecordIndexError(UsageError, IndexError):
     """A record index is outside the file or dataset (also an IndexError)."""
 
 
-class OutputExistsError(UsageError, FileExistsError):
+class OutputExistsError(_FileErrorMixin, UsageError, FileExistsError):
     """An output already exists and overwriting was not allowed (also a FileExistsError)."""
 
-    def __init__(self, message: str, filename: str | None = None) -> None:
-        UsageError.__init__(self, message)
-        self.errno = errno.EEXIST
-        self.strerror = message
-        self.filename = filename
-
-    def __str__(self) -> str:
-        return str(self.strerror)
+    errno_code = errno.EEXIST
 
 
 class UnknownDatasetError(UsageError, LookupError):

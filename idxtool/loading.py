@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -49,11 +49,15 @@ def open_input(source: Path | Stdin | BinaryIO) -> IdxFile:
 def dataset_files(
     ref: DatasetRef, dir: str | os.PathLike[str] | None = None, *, progress: ProgressFactory | None = None
 ) -> dict[str, SplitFiles]:
-    """The cached IDX files of each (selected) split of a dataset, fetched and verified if needed."""
+    """The cached IDX files of each (selected) split of a dataset, fetched and verified if needed.
+
+    Files already in the cache are not hashed again while their verification stamp is
+    valid (same size, mtime_ns and inode as when they were last found intact).
+    """
     from .fetching import fetch
 
     dataset = ref.dataset
-    fetch([dataset], dir, progress=progress).raise_for_failures()
+    fetch([dataset], dir, progress=progress, rehash=False).raise_for_failures()
     base = cache.root(dir)
     found: dict[str, SplitFiles] = {}
     for split, (images, labels) in dataset.pairs().items():
@@ -282,12 +286,58 @@ def load(
     flatten: bool = False,
     one_hot: bool = False,
     extended: bool = False,
-    progress: ProgressFactory | None = None,
+    progress: ProgressFactory | Literal["auto"] | None = "auto",
 ) -> Loaded | Pair:
-    """The arrays of a registered dataset, fetched (and verified) first if needed."""
+    """The arrays of a registered dataset, fetched (and verified) first if needed.
+
+    The options are those of the classic ``load_mnist(normalize, flatten, one_hot_label)``.
+
+    Parameters
+    ----------
+    name
+        A registered dataset (``"mnist"``), or one split of it (``"mnist:test"``,
+        ``"mnist:train[50000:]"``).
+    dir
+        Cache root (default: ``IDXTOOL_HOME``, else the user cache folder).
+    normalize
+        Images as float32 ``pixel / 255`` (0.0 to 1.0) instead of uint8.
+    flatten
+        Images as ``N x (H*W)`` rows instead of ``N x H x W``.
+    one_hot
+        Labels as float32 ``N x num_classes`` one-hot rows instead of class numbers.
+    extended
+        A 2-D label table (QMNIST's N x 8 int32) whole; default: its class column.
+    progress
+        Where fetching reports progress: ``"auto"`` (default) draws one text line on
+        standard error when it is a terminal and nothing otherwise; None shows nothing.
+
+    Returns
+    -------
+    Loaded or tuple
+        ``((x_train, y_train), (x_test, y_test))`` in manifest order (also by split name:
+        ``loaded["test"]``); for one split, its ``(x, y)``. Images are upright (EMNIST's
+        transposed storage is undone).
+
+    Raises
+    ------
+    UsageError
+        ``name`` is not a registered dataset, or ``one_hot`` with ``extended``.
+    DownloadError
+        Missing files could not be fetched.
+
+    Examples
+    --------
+    >>> x, y = idxtool.load("mnist-sample:test", tmp, normalize=True, flatten=True, one_hot=True)
+    >>> x.shape, x.dtype, float(x.max()), y.shape, y.dtype
+    ((100, 784), dtype('float32'), 1.0, (100, 10), dtype('float32'))
+    """
     source = resolve(name)
     if not isinstance(source, DatasetRef):
         raise UsageError(f"{name}: load takes a registered dataset name (read a file with idxtool.read)")
+    if progress == "auto":
+        from .textprogress import auto
+
+        progress = auto()
     files, info = input_files([source], dir, progress=progress)
     pairs = {
         split: _shaped(_read_pair(f), info, normalize=normalize, flatten=flatten, one_hot=one_hot, extended=extended)

@@ -169,3 +169,99 @@ def test_an_output_that_cannot_be_written_names_the_target(sample_files: tuple[P
         assert proc.stderr.startswith(f"Error: {target}: ") and proc.stderr.count("\n") == 1, proc.stderr
         assert ".tmp" not in proc.stderr
     assert [p.name for p in work.iterdir()] == ["file"]
+
+
+HEAVY = ("numpy", "rich", "PIL", "requests", "urllib3", "filelock", "platformdirs")
+
+
+def _modules_after(argv: list[str], env: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Run the CLI with ``argv`` in a fresh interpreter; (heavy modules imported, idxtool modules imported)."""
+    code = (
+        "import json, sys\n"
+        "from idxtool.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], prog_name='idxtool')\n"
+        "except SystemExit as e:\n"
+        "    assert e.code in (0, None), e.code\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "ours = sorted(m for m in sys.modules if m.startswith('idxtool'))\n"
+        "print(json.dumps([heavy, ours]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    assert proc.returncode == 0, proc.stderr
+    heavy, ours = json.loads(proc.stderr.strip().splitlines()[-1])
+    return heavy, ours
+
+
+def test_help_and_completion_import_no_command_and_nothing_heavy() -> None:
+    heavy, ours = _modules_after(["--help"])
+    assert heavy == [] and ours == ["idxtool", "idxtool._version", "idxtool.cli", "idxtool.errors"]
+    completing = {"_IDXTOOL_COMPLETE": "bash_complete", "COMP_WORDS": "idxtool in", "COMP_CWORD": "1"}
+    heavy, ours = _modules_after([], completing)
+    assert heavy == [] and not any(m.endswith("_cmd") for m in ours)
+    completing = {"_IDXTOOL_COMPLETE": "bash_complete", "COMP_WORDS": "idxtool inspect mn", "COMP_CWORD": "2"}
+    heavy, ours = _modules_after([], completing)
+    assert heavy == [] and "idxtool.cli.inspect_cmd" in ours
+
+
+def test_header_only_inspect_imports_neither_numpy_nor_rich_off_a_terminal(sample_files: tuple[Path, Path]) -> None:
+    heavy, _ = _modules_after(["inspect", str(sample_files[0])])
+    assert heavy == []
+    heavy, _ = _modules_after(["inspect", "--stats", str(sample_files[1])])
+    assert heavy == ["numpy"]  # statistics need numpy; plain output still needs no rich
+
+
+def test_help_lists_each_command_by_its_own_summary() -> None:
+    """The summaries --help shows without importing commands are the commands' own first paragraphs."""
+    import click
+
+    from idxtool.cli import COMMANDS, SUMMARIES, main
+
+    ctx = click.Context(main)
+    assert list(SUMMARIES) == list(COMMANDS)
+    for name in COMMANDS:
+        command = main.get_command(ctx, name)
+        assert command is not None and command.help is not None
+        assert " ".join(command.help.split("\n\n")[0].split()) == SUMMARIES[name], name
+    proc = idxtool_cli("--help")
+    assert proc.returncode == 0
+    for name, summary in SUMMARIES.items():
+        line = next(l for l in proc.stdout.splitlines() if l.strip().startswith(name + " "))
+        shown = line.split(None, 1)[1].removesuffix("...")
+        assert summary.startswith(shown), (name, shown)
+
+
+def test_a_path_is_never_folded_on_a_narrow_terminal(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
+    """On a 40-column terminal (rich rendering) the path stays on one line."""
+    import pty
+
+    folder = tmp_path / ("a-long-folder-name-" * 4)
+    folder.mkdir()
+    path = folder / sample_files[1].name
+    path.write_bytes(sample_files[1].read_bytes())
+    main_fd, secondary = pty.openpty()
+    env = {**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, "COLUMNS": "40", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idxtool", "inspect", "--stats", str(path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            block = os.read(main_fd, 4096)
+        except OSError:
+            break
+        if not block:
+            break
+        seen += block
+    os.close(main_fd)
+    assert proc.wait(timeout=60) == 0
+    text = ANSI.sub("", re.sub(r"\x1b\[[0-9;]*m", "", seen.decode()))
+    assert str(path) in text.replace("\r", "").splitlines(), text
+    assert "value counts" in text

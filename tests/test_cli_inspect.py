@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +153,162 @@ def test_startup_stays_light(mnist_labels: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(mnist_labels)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+@pytest.fixture
+def qmnist_manifest(qmnist_int_labels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A user manifest for ``myq``: QMNIST's real extended test labels (served by file://), with field names."""
+    import hashlib
+    import shutil
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(qmnist_int_labels, served / qmnist_int_labels.name)
+    fields = ["class", "hsf_series", "writer_id", "writer_digit_index"]
+    fields += ["nist_class_code", "nist_digit_index", "duplicate", "unused"]
+    (tmp_path / "q.toml").write_text(
+        f'name = "myq"\nurls = ["{served.as_uri()}/"]\nlabel_column = 0\nlabel_fields = {json.dumps(fields)}\n'
+        f'[[files]]\nname = "{qmnist_int_labels.name}"\nsplit = "test"\nkind = "labels"\n'
+        f'sha256 = "{hashlib.sha256(qmnist_int_labels.read_bytes()).hexdigest()}"\n'
+    )
+    monkeypatch.setenv("IDXTOOL_REGISTRY", str(tmp_path / "q.toml"))
+    return "myq"
+
+
+def test_stats_on_extended_labels_are_per_column_by_field_name(qmnist_manifest: str, qmnist_int_labels: Path) -> None:
+    table = idxtool.read(qmnist_int_labels)
+    code, out, err = run("inspect", "--json", "--stats", qmnist_manifest)
+    assert code == 0, err
+    doc = json.loads(out)
+    names = [c["name"] for c in doc["columns"]]
+    assert names[:3] == ["class", "hsf_series", "writer_id"] and len(names) == 8
+    for i, column in enumerate(doc["columns"]):
+        assert (column["min"], column["max"]) == (table[:, i].min(), table[:, i].max())
+        assert column["mean"] == pytest.approx(table[:, i].mean(), rel=1e-12)
+        assert column["std"] == pytest.approx(table[:, i].std(), rel=1e-9)
+        assert column["distinct"] == len(np.unique(table[:, i]))
+    assert doc["columns"][0]["value_counts"] == {str(k): int(v) for k, v in enumerate(np.bincount(table[:, 0]))}
+    assert doc["stats"]["count"] == table.size and doc["stats"]["max"] == table.max()
+    assert doc["stats"]["mean"] == pytest.approx(table.mean(), rel=1e-12)
+    assert doc["stats"]["std"] == pytest.approx(table.std(), rel=1e-9)
+    # The human view: one row per field, named; a plain path gets column numbers.
+    code, out, _ = run("inspect", "--stats", qmnist_manifest)
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert rows["writer_id"][1:3] == [str(table[:, 2].min()), str(table[:, 2].max())]
+    assert rows["nist_digit_index"][-1] == "60,000"
+    _, out, _ = run("inspect", "--stats", str(qmnist_int_labels))
+    assert "column 5" in out and "writer_id" not in out
+
+
+def test_stats_with_many_distinct_values_lists_the_most_frequent(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.integers(0, 300_000, 400_000), np.full(50, 123_456_789)]).astype(np.int32)
+    path = tmp_path / "many-idx1-int"
+    idxtool.write(path, values)
+    start = time.perf_counter()
+    code, out, err = run("inspect", "--stats", str(path))
+    elapsed = time.perf_counter() - start
+    assert code == 0, err
+    uniq, counts = np.unique(values, return_counts=True)
+    assert len(out.splitlines()) < 60 and elapsed < 10
+    assert f"most frequent of {len(uniq):,} distinct values" in out
+    top = next(l for l in out.splitlines() if l.split() and l.split()[0] == "123456789")
+    assert top.split()[1] == "50"
+    rest = next(l for l in out.splitlines() if "others" in l).split()
+    _, doc, _ = run("inspect", "--json", "--stats", str(path))
+    stats = json.loads(doc)["stats"]
+    assert stats["distinct"] == len(uniq) and len(stats["value_counts"]) == 20
+    assert next(iter(stats["value_counts"])) == "123456789"
+    assert stats["other_values"] == len(uniq) - 20 and rest[0] == f"{len(uniq) - 20:,}"
+    assert stats["other_count"] + sum(stats["value_counts"].values()) == len(values)
+    assert sorted(stats["value_counts"].values(), reverse=True) == list(stats["value_counts"].values())
+    assert min(stats["value_counts"].values()) >= np.sort(counts)[-20]
+
+
+def test_stats_memory_is_bounded_by_the_chunk_not_the_record(tmp_path: Path) -> None:
+    """One 64 MB record: --stats never holds it as float64 (512 MB); peak RSS stays far below."""
+    path = tmp_path / "big-idx3-ubyte"
+    rng = np.random.default_rng(1)
+    idxtool.write(path, rng.integers(0, 256, (1, 8192, 8192), dtype=np.uint8))
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("needs /proc/self/status (VmHWM: this process's own peak, not one inherited across exec)")
+    code = (
+        "import sys, json\n"
+        "from idxtool.describe import describe\n"
+        "d = describe(sys.argv[1], stats=True)\n"
+        "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]\n"
+        "print(json.dumps([d['stats']['count'], int(hwm)]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    count, peak_kb = json.loads(proc.stdout)
+    assert count == 8192 * 8192
+    assert peak_kb < 200_000, f"peak RSS {peak_kb} kB"
+
+
+def test_a_path_is_never_folded_at_any_width(mnist_labels: Path, tmp_path: Path) -> None:
+    folder = tmp_path / ("a-rather-long-folder-name-" * 3) / "more"
+    folder.mkdir(parents=True)
+    path = folder / mnist_labels.name
+    path.write_bytes(mnist_labels.read_bytes())
+    for columns in ("40", "80"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "idxtool", "inspect", "--stats", str(path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": columns},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert str(path) in proc.stdout.splitlines()
+
+
+def test_show_draws_transposed_datasets_upright(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset stored transposed (EMNIST's way) is drawn as load gives it, not as stored."""
+    import hashlib
+
+    sample = Path(idxtool.__file__).parent / "data" / "mnist-sample"
+    served = tmp_path / "served"
+    served.mkdir()
+    image = idxtool.read(sample / "sample-images-idx3-ubyte.gz")
+    idxtool.write(served / "t-images-idx3-ubyte.gz", np.ascontiguousarray(image.swapaxes(1, 2)), compression="gzip")
+    data = (served / "t-images-idx3-ubyte.gz").read_bytes()
+    (tmp_path / "t.toml").write_text(
+        f'name = "tr"\nurls = ["{served.as_uri()}/"]\ntranspose = true\n'
+        f'[[files]]\nname = "t-images-idx3-ubyte.gz"\nsplit = "test"\nkind = "images"\n'
+        f'sha256 = "{hashlib.sha256(data).hexdigest()}"\n'
+    )
+    monkeypatch.setenv("IDXTOOL_REGISTRY", str(tmp_path / "t.toml"))
+    code, out, err = run("inspect", "--json", "tr", "--show", "3")
+    assert code == 0, err
+    shown = np.array(json.loads(out)["show"][0]["data"])
+    ((x, _),) = idxtool.load("tr")
+    assert np.array_equal(shown, image[3]) and np.array_equal(shown, x[3])
+    _, art, _ = run("inspect", "tr", "--show", "3")
+    _, upright, _ = run("inspect", str(sample / "sample-images-idx3-ubyte.gz"), "--show", "3")
+    assert art.split("record 3")[1] == upright.split("record 3")[1]
+
+
+def test_header_only_report_equals_the_full_readers(
+    mnist_images: Path, mnist_labels: Path, qmnist_int_labels: Path, tmp_path: Path
+) -> None:
+    """The numpy-free header path gives the same report as the streaming reader, and its errors."""
+    from idxtool.describe import describe
+    from idxtool.sources import resolve
+
+    raw = tmp_path / "raw-idx1-ubyte"
+    idxtool.write(raw, idxtool.read(mnist_labels))
+    xz = tmp_path / "labels.xz"
+    idxtool.write(xz, idxtool.read(mnist_labels), compression="xz")
+    ref = resolve("mnist-sample:test[10:20]")
+    for path, selection in [(mnist_images, None), (mnist_labels, ref.selection), (qmnist_int_labels, None)]:
+        for p, sel in [(path, selection), (raw, None), (xz, None)]:
+            quick = describe(p, selection=sel, fields=tuple("abcdefgh"))
+            full = describe(p, selection=sel, fields=tuple("abcdefgh"), stats=True)
+            full.pop("stats")
+            full.pop("columns", None)
+            assert quick == full
+    # Anything off goes to the full reader, whose message is the one reported.
+    long = tmp_path / "long-idx1-ubyte"
+    long.write_bytes(raw.read_bytes() + b"x")
+    with pytest.raises(idxtool.InvalidIdxError, match="body is longer than the header says"):
+        describe(long)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -30,11 +29,43 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: command name -> the first paragraph of its help: ``--help`` and completing a command name
+#: show these without importing any command (start-up time). A test keeps them equal to the
+#: commands' own help.
+SUMMARIES: dict[str, str] = {
+    "list": "List the registered datasets (built-in and from IDXTOOL_REGISTRY).",
+    "info": "Show one dataset: files, sizes, hashes, URLs, classes, license, cache state.",
+    "fetch": "Download datasets into the cache, verified by size and hash.",
+    "verify": "Check datasets or files: size, hash, IDX structure, pairing and labels.",
+    "inspect": "Show what IDX files hold: type, shape, compression, sizes, body check.",
+    "convert": "Convert IDX files or a dataset to another format, or a converted file back to IDX.",
+    "export-png": "Write images as 8-bit grayscale PNG files in class folders, or a contact sheet.",
+    "split": "Split IDX images and labels into parts (train, val, ...), stratified and seeded.",
+}
+
+
 class IdxGroup(click.Group):
-    """A group that imports each command on demand and maps IdxError to exit codes."""
+    """A group that imports each command on demand and maps IdxError to exit codes.
+
+    The command list in ``--help`` and command-name completion use :data:`SUMMARIES`, so
+    neither imports a command module.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        # A bare Command with the summary as help shortens it exactly as click does.
+        rows = [(name, click.Command(name, help=SUMMARIES[name]).get_short_help_str(limit)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        names = [CompletionItem(n, help=SUMMARIES[n]) for n in COMMANDS if n.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
@@ -66,6 +97,8 @@ class IdxGroup(click.Group):
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     settings = ctx.find_object(Settings)
     if settings is not None and settings.verbose and sys.exc_info()[0] is not None:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     click.echo(f"Error: {message}", err=True)
     ctx.exit(code)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import IdxError
-from ..model import LabelInfo
-from ..selection import Selection
-from ..sources import DatasetRef, Source, Stdin
 from . import fail_many
 from .options import DATA, dir_option
-from .render import Bars, emit_json, human_bytes, stdout_console
+
+if TYPE_CHECKING:
+    from ..model import LabelInfo
+    from ..selection import Selection
+    from ..sources import Source, Stdin
 
 
 @dataclass(frozen=True)
@@ -25,24 +26,29 @@ class _Item:
     selection: Selection | None = None
     classes: tuple[str, ...] | None = None
     fields: tuple[str, ...] | None = None
+    #: Stored transposed (EMNIST): records are drawn with rows and columns swapped back.
+    transpose: bool = False
 
 
 def _expand(targets: tuple[Source, ...], dir_: str | None) -> list[_Item]:
     """Paths stay paths; a dataset (or one split of it) becomes its files, fetched if missing."""
-    from ..loading import input_files
+    from ..sources import DatasetRef
 
     items: list[_Item] = []
     for target in targets:
         if not isinstance(target, DatasetRef):
             items.append(_Item(target))
             continue
+        from ..loading import input_files
+        from .render import Bars
+
         with Bars("bytes", transient=True) as bars:
             files, info = input_files([target], dir_, progress=bars)
         classes = _classes(info)
         for split in files.values():
             for path in (split.images, split.labels):
                 if path is not None:
-                    items.append(_Item(path, split.selection, classes, info.label_fields))
+                    items.append(_Item(path, split.selection, classes, info.label_fields, info.transpose))
     return items
 
 
@@ -55,7 +61,11 @@ def _classes(info: LabelInfo) -> tuple[str, ...] | None:
 @click.command("inspect")
 @click.argument("targets", metavar="PATH...", nargs=-1, required=True, type=DATA)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (a list for several paths).")
-@click.option("--stats", is_flag=True, help="Stream min/max/mean/std; value counts for 1-D integer files.")
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Stream min/max/mean/std; value counts for integer labels (per column for a table).",
+)
 @click.option(
     "--show",
     "show",
@@ -82,6 +92,7 @@ def inspect_cmd(
     is invalid, naming it.
     """
     from ..describe import describe
+    from .render import emit_json
 
     items = _expand(targets, dir_)
     reports: list[dict[str, Any]] = []
@@ -123,6 +134,7 @@ def _record(
 ) -> dict[str, Any]:
     from ..errors import RecordIndexError
     from ..idx import open_idx
+    from ..sources import Stdin
 
     if isinstance(item.source, Stdin):
         raise RecordIndexError("-: standard input can be read once; save it to a file to show records")
@@ -132,6 +144,8 @@ def _record(
     at = first + index % count
     with open_idx(item.source) as f:
         data = f.record(at)
+    if item.transpose and data.ndim >= 2:
+        data = data.swapaxes(-1, -2)  # drawn upright, as load and export-png give it
     shown: dict[str, Any] = {"index": index % count, "data": data}
     if labels is not None and labels["records"] == report["records"]:
         with open_idx(labels["path"]) as f:
@@ -143,58 +157,178 @@ def _record(
     return shown
 
 
+def _info_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The facts of one file, as (name, value) rows."""
+    from .render import human_bytes
+
+    shape = report["shape"]
+    rows = [
+        ("compression", report["compression"]),
+        ("type", f"{report['dtype']} ({report['type_code']})"),
+        ("dimensions", " x ".join(map(str, shape)) or "scalar"),
+        ("records", f"{report['records']:,}"),
+    ]
+    if "selection" in report:
+        last = report["first_record"] + report["records"] - 1
+        rows.append(
+            ("selection", f"{report['selection']} (records {report['first_record']:,} to {last:,} of the file)")
+        )
+    rows.append(("raw size", f"{human_bytes(report['raw_size'])} ({report['raw_size']:,} bytes)"))
+    if report["size_on_disk"] is not None:
+        rows.append(("on disk", f"{human_bytes(report['size_on_disk'])} ({report['size_on_disk']:,} bytes)"))
+    rows.append(("body", "ok, matches the header"))
+    s = report.get("stats")
+    if s and s["count"]:
+        rows.append(("min / max", f"{s['min']:g} / {s['max']:g}"))
+        rows.append(("mean / std", f"{s['mean']:.4f} / {s['std']:.4f}"))
+    return rows
+
+
+@dataclass
+class _Grid:
+    """A titled table of strings: headings, rows, and each column's justification."""
+
+    title: str
+    headings: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    justify: tuple[str, ...]
+
+
+def _columns_grid(columns: list[dict[str, Any]]) -> _Grid:
+    """One row per column of a table (QMNIST's extended labels), by the manifest's field names."""
+    rows: list[tuple[str, ...]] = []
+    for c in columns:
+        if not c["count"]:
+            rows.append((c["name"], "-", "-", "-", "-", "-"))
+            continue
+        distinct = f"{c['distinct']:,}" if "distinct" in c else "-"
+        rows.append((c["name"], f"{c['min']:g}", f"{c['max']:g}", f"{c['mean']:.4f}", f"{c['std']:.4f}", distinct))
+    headings = ("column", "min", "max", "mean", "std", "distinct")
+    return _Grid("per column", headings, rows, ("left", *["right"] * 5))
+
+
+def _counts_grid(stats: dict[str, Any]) -> _Grid:
+    """Value counts with bars: every value, or the most frequent ones and a line for the rest."""
+    counts: dict[str, int] = stats["value_counts"]
+    total = stats["count"] or sum(counts.values())
+    peak = max(counts.values())
+    others = stats.get("other_values", 0)
+    title = "value counts" if not others else f"most frequent of {stats['distinct']:,} distinct values"
+    rows: list[tuple[str, ...]] = []
+    for value, count in counts.items():
+        bar = "█" * max(1, round(30 * count / peak)) if count else ""
+        rows.append((value, f"{count:,}", f"{100 * count / total:.1f}%", bar))
+    if others:
+        rest = stats["other_count"]
+        rows.append((f"{others:,} others", f"{rest:,}", f"{100 * rest / total:.1f}%", ""))
+    return _Grid(title, ("value", "count", "share", ""), rows, ("right", "right", "right", "left"))
+
+
 def _render(reports: list[dict[str, Any]]) -> None:
+    """Tables on a terminal (rich); plain aligned text anywhere else (no rich imported)."""
+    import sys
+
+    from .render import settings
+
+    if settings().quiet:
+        return
+    if sys.stdout.isatty():
+        _render_rich(reports)
+        return
+    lines: list[str] = []
+    for report in reports:
+        if "error" in report:
+            continue
+        lines.append(report["path"])
+        rows = _info_rows(report)
+        width = max(len(name) for name, _ in rows)
+        lines += [f"{name:<{width}}  {value}" for name, value in rows]
+        if "columns" in report:
+            lines += _plain_grid(_columns_grid(report["columns"]))
+        elif report.get("stats", {}).get("value_counts"):
+            lines += _plain_grid(_counts_grid(report["stats"]))
+        for shown in report.get("show", []):
+            from .preview import half_blocks_plain
+
+            lines.append(_record_title(shown))
+            data = shown["data"]
+            lines.append(half_blocks_plain(data).rstrip("\n") if data.ndim == 2 else str(data.tolist()))
+        lines.append("")
+    click.echo("\n".join(lines))
+
+
+def _plain_grid(grid: _Grid) -> list[str]:
+    table = [grid.headings, *grid.rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(grid.headings))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(w) if how == "right" else cell.ljust(w)
+            for cell, w, how in zip(row, widths, grid.justify, strict=True)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [grid.title, *(line(row) for row in table)]
+
+
+def _render_rich(reports: list[dict[str, Any]]) -> None:
     from rich.table import Table
+    from rich.text import Text
+
+    from .render import stdout_console
 
     console = stdout_console()
     for report in reports:
         if "error" in report:
             continue
-        table = Table(title=report["path"], show_header=False, title_justify="left", box=None, pad_edge=False)
-        table.add_column(style="bold")
+        # The path on a line of its own, never folded (copy-pasteable at any width).
+        console.print(Text(report["path"], style="bold"), soft_wrap=True, overflow="ignore", crop=False)
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        shape = report["shape"]
-        table.add_row("compression", report["compression"])
-        table.add_row("type", f"{report['dtype']} ({report['type_code']})")
-        table.add_row("dimensions", " x ".join(map(str, shape)) or "scalar")
-        table.add_row("records", f"{report['records']:,}")
-        if "selection" in report:
-            table.add_row(
-                "selection",
-                f"{report['selection']} (records {report['first_record']:,} to {report['first_record'] + report['records'] - 1:,} of the file)",
-            )
-        table.add_row("raw size", f"{human_bytes(report['raw_size'])} ({report['raw_size']:,} bytes)")
-        if report["size_on_disk"] is not None:
-            table.add_row("on disk", f"{human_bytes(report['size_on_disk'])} ({report['size_on_disk']:,} bytes)")
-        table.add_row("body", "ok, matches the header")
-        if "stats" in report:
-            s = report["stats"]
-            if s["count"]:
-                table.add_row("min / max", f"{s['min']:g} / {s['max']:g}")
-                table.add_row("mean / std", f"{s['mean']:.4f} / {s['std']:.4f}")
+        for name, value in _info_rows(report):
+            table.add_row(name, value)
         console.print(table)
-        counts = report.get("stats", {}).get("value_counts")
-        if counts:
-            console.print(_counts_table(counts))
+        if "columns" in report:
+            _print_whole(console, _rich_grid(_columns_grid(report["columns"])))
+        elif report.get("stats", {}).get("value_counts"):
+            _print_whole(console, _rich_grid(_counts_grid(report["stats"])))
         for shown in report.get("show", []):
             _render_record(console, report, shown)
         console.print()
 
 
-def _counts_table(counts: dict[str, int]) -> Any:
+def _rich_grid(grid: _Grid) -> Any:
     from rich.table import Table
 
-    total = sum(counts.values())
-    peak = max(counts.values())
-    table = Table(title="value counts", title_justify="left", box=None)
-    table.add_column("value", justify="right")
-    table.add_column("count", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("")
-    for value, count in counts.items():
-        bar = "█" * max(1, round(30 * count / peak)) if count else ""
-        table.add_row(value, f"{count:,}", f"{100 * count / total:.1f}%", bar)
+    table = Table(title=grid.title, title_justify="left", box=None)
+    for heading, how in zip(grid.headings, grid.justify, strict=True):
+        table.add_column(heading, justify=how, no_wrap=True)  # type: ignore[arg-type]
+    for row in grid.rows:
+        table.add_row(*row)
     return table
+
+
+def _print_whole(console: Any, table: Any) -> None:
+    """Print a table at its natural width even on a narrow terminal: numbers are never cut."""
+    from rich.measure import Measurement
+
+    needed = Measurement.get(console, console.options.update_width(1 << 12), table).maximum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = width
+
+
+def _record_title(shown: dict[str, Any]) -> str:
+    title = f"record {shown['index']}"
+    if "label" in shown:
+        title += f"  label {shown['label']}"
+        if "class" in shown:
+            title += f" ({shown['class']})"
+    return title
 
 
 def _render_record(console: Any, report: dict[str, Any], shown: dict[str, Any]) -> None:
@@ -202,12 +336,7 @@ def _render_record(console: Any, report: dict[str, Any], shown: dict[str, Any]) 
 
     from .preview import half_blocks
 
-    title = f"record {shown['index']}"
-    if "label" in shown:
-        title += f"  label {shown['label']}"
-        if "class" in shown:
-            title += f" ({shown['class']})"
-    console.print(title, style="bold")
+    console.print(_record_title(shown), style="bold")
     data = np.asarray(shown["data"])
     if data.ndim == 2:
         console.print(half_blocks(data, color=console.color_system is not None), end="")

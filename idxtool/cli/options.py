@@ -10,15 +10,17 @@ to type next.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import IdxError, OutputExistsError, ParameterError
-from ..sources import Source
+
+if TYPE_CHECKING:
+    from ..sources import Source
 
 
-class DataArgument(click.ParamType[Any, Source]):
+class DataArgument(click.ParamType[Any, "Source"]):
     """``-``, a path, a registered dataset name, or ``NAME:SPLIT[START:STOP]``."""
 
     name = "data"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -22,9 +26,9 @@ def half_blocks(image: np.ndarray, *, color: bool) -> Text:
 
     Without colour, each cell is ' ', '▀', '▄' or '█' by a threshold at mid grey.
     """
-    gray = to_gray(image)
-    if gray.shape[0] % 2:
-        gray = np.vstack([gray, np.zeros((1, gray.shape[1]), np.uint8)])
+    from rich.text import Text
+
+    gray = _even_rows(to_gray(image))
     text = Text()
     for top, bottom in zip(gray[0::2], gray[1::2], strict=True):
         for up, down in zip(top.tolist(), bottom.tolist(), strict=True):
@@ -34,3 +38,16 @@ def half_blocks(image: np.ndarray, *, color: bool) -> Text:
                 text.append(" ▄▀█"[(up >= 128) * 2 + (down >= 128)])
         text.append("\n")
     return text
+
+
+def _even_rows(gray: np.ndarray) -> np.ndarray:
+    if gray.shape[0] % 2:
+        return np.vstack([gray, np.zeros((1, gray.shape[1]), np.uint8)])
+    return gray
+
+
+def half_blocks_plain(image: np.ndarray) -> str:
+    """:func:`half_blocks` without colour, as a plain string (no rich): ' ', '▀', '▄' or '█' per cell."""
+    gray = _even_rows(to_gray(np.asarray(image)))
+    cells = (gray[0::2] >= 128).astype(np.uint8) * 2 + (gray[1::2] >= 128)
+    return "".join("".join(" ▄▀█"[c] for c in row.tolist()) + "\n" for row in cells)
