@@ -170,11 +170,14 @@ def test_signal_mid_write(
         if sig == signal.SIGINT:
             assert text.endswith("Error: interrupted\n"), text
             assert temps(work) == []  # cleaned up on the way out
+        if sig == signal.SIGTERM:  # `kill PID`: cleaned up as for Ctrl-C, then ended by the signal
+            assert text.endswith("Error: terminated\n"), text
+            assert temps(work) == []
     end = time.monotonic() + 5
     while group_alive(proc.pid) and time.monotonic() < end:
         time.sleep(0.02)
     assert group_alive(proc.pid) == [], f"{name}: processes left running after {signal.Signals(sig).name}"
-    if out.exists() or sig == signal.SIGINT:
+    if out.exists() or sig != signal.SIGKILL:
         return
     # the next run sweeps the killed run's temporary files and writes the output
     left = temps(work)

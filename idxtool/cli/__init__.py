@@ -7,8 +7,13 @@ place: :meth:`IdxGroup.invoke`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -77,6 +82,10 @@ class IdxGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        with _terminate_cleanly():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except IdxError as exc:
@@ -92,6 +101,33 @@ class IdxGroup(click.Group):
             # Disk full, permission denied on an output, ...: name the file, no traceback.
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(ctx, f"{where}{exc.strerror or exc}", 1)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind (every partial output is removed on the way), then die of it."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """``kill PID`` cleans up as Ctrl-C does, then ends the process by SIGTERM as callers expect."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    except _Terminated:
+        click.echo("Error: terminated", err=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise SystemExit(128 + signal.SIGTERM) from None  # only if SIGTERM is blocked
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:
