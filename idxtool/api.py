@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
-from .sources import DatasetRef, Stdin, resolve
+from .sources import DatasetRef, Remote, Stdin, resolve
 
 if TYPE_CHECKING:
     from .fetching import FetchReport
@@ -111,7 +111,7 @@ def verify(
     plan: list[Path | tuple[Dataset, Selection | None]] = []
     for target in targets:
         source = resolve(target)
-        if isinstance(source, Stdin):
-            raise UsageError("verify reads files and datasets, not standard input")
+        if isinstance(source, (Stdin, Remote)):
+            raise UsageError(f"{source}: verify reads files and datasets, not standard input or object stores")
         plan.append((source.dataset, source.selection) if isinstance(source, DatasetRef) else source)
     return verify_targets(plan, dir, strict=strict)

@@ -164,7 +164,7 @@ def _extract_to(
     idents: dict[str, tuple[int, int]] = {}
     done = 0
     for member, info in infos.items():
-        hasher = Hasher()
+        hasher = Hasher(md5=False)  # members have no published md5 of their own
         out_path = temp / members[member]
         try:
             with zf.open(info) as src, _create(out_path) as out:

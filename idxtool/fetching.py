@@ -35,7 +35,7 @@ from . import progress as progress_
 from .cache import Extracted
 from .checksum import Digest, Expected, Verdict, check_file, file_digest, judge, needs_md5
 from .download import Policy, download
-from .errors import ChecksumError, DownloadError, ParameterError
+from .errors import ChecksumError, DownloadError, ParameterError, UsageError
 from .progress import Progress, ProgressFactory
 from .registry import Dataset, Kind, Resource
 
@@ -109,8 +109,22 @@ class FetchReport:
 
 
 def mirrors_from_env() -> list[str]:
-    """``IDXTOOL_MIRROR``: space-separated base URLs that replace the manifests' own."""
-    return os.environ.get("IDXTOOL_MIRROR", "").split()
+    """``IDXTOOL_MIRROR``: space-separated base URLs that replace the manifests' own, checked.
+
+    Raises
+    ------
+    UsageError
+        A word is neither an http(s)/file/s3 URL nor an existing folder (exit code 2).
+    """
+    from .download import check_mirror
+
+    bases = []
+    for word in os.environ.get("IDXTOOL_MIRROR", "").split():
+        try:
+            bases.append(check_mirror(word))
+        except ParameterError as exc:
+            raise UsageError(f"IDXTOOL_MIRROR: {word!r} {exc.problem}") from None
+    return bases
 
 
 def sources(dataset: Dataset, resource: Resource, mirrors: Sequence[str] = ()) -> list[str]:

@@ -21,10 +21,10 @@ from .idx import IdxFile, open_idx
 from .model import LabelInfo, Part, SplitFiles, Splits, check_classes, check_images_shape, check_part
 from .progress import ProgressFactory
 from .registry import Dataset
-from .sources import DatasetRef, Source, Stdin, describe_source, resolve
+from .sources import DatasetRef, Remote, Source, Stdin, describe_source, resolve
 
 #: An input as the library takes it: a word, a path, a resolved source or a binary file object.
-Input = str | os.PathLike[str] | DatasetRef | Stdin | BinaryIO
+Input = str | os.PathLike[str] | DatasetRef | Stdin | Remote | BinaryIO
 
 __all__ = ["Input", "Loaded", "input_files", "load", "open_input", "read_splits"]
 
@@ -81,6 +81,8 @@ def _pair(sources: Sequence[Source | BinaryIO], what: str) -> SplitFiles:
     for source in sources:
         if isinstance(source, DatasetRef):
             raise UsageError(f"{source}: a dataset is a whole input; give it alone, not with files")
+        if isinstance(source, Remote):
+            raise UsageError(f"{source}: an object-store output is read by convert, alone (convert URL --to idx)")
     images, labels = [*sources, None][:2]
     return SplitFiles(images, labels)  # type: ignore[arg-type]
 
@@ -192,7 +194,11 @@ def read_splits(
     if not sources:
         raise UsageError("no input given")
     first = sources[0]
-    if len(sources) == 1 and isinstance(first, DatasetRef):
+    if len(sources) == 1 and isinstance(first, Remote):
+        from . import formats, objectstore
+
+        splits, kind = objectstore.read(first.url, formats.ReadOptions(shape=shape, transpose=transpose)), "s3"
+    elif len(sources) == 1 and isinstance(first, DatasetRef):
         files, info = input_files(sources, dir, progress=progress)
         parts = {split: read_part(f) for split, f in files.items()}
         splits, kind = Splits(parts, info, str(first)), "dataset"

@@ -5,7 +5,7 @@ dataset with a split spec: ``NAME:SPLIT`` or ``NAME:SPLIT[START:STOP]`` (Python 
 semantics; a manifest may define named views such as QMNIST's ``test10k``). The rule, as
 pip settles "name or local folder":
 
-1. ``-`` is standard input.
+1. ``-`` is standard input; ``s3://bucket/prefix`` an output idxtool wrote to an object store.
 2. A word with a path separator, or starting with ``.`` or ``~``, is a path.
 3. Otherwise a registered name (with or without a split spec) is the dataset. An existing
    file or folder of the same name is ignored, with a warning that says how to mean it
@@ -34,7 +34,7 @@ from .selection import Selection, parse_selection
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STDIN", "DatasetRef", "NoSuchInputError", "Source", "Stdin", "resolve"]
+__all__ = ["STDIN", "DatasetRef", "NoSuchInputError", "Remote", "Source", "Stdin", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,18 @@ class DatasetRef:
         return self.name if self.selection is None else f"{self.name}:{self.selection}"
 
 
+@dataclass(frozen=True)
+class Remote:
+    """An object-store prefix (``s3://bucket/prefix``) holding a complete idxtool output."""
+
+    url: str
+
+    def __str__(self) -> str:
+        return self.url
+
+
 #: What :func:`resolve` returns.
-Source = Path | Stdin | DatasetRef
+Source = Path | Stdin | DatasetRef | Remote
 
 
 class NoSuchInputError(InputNotFoundError, UnknownDatasetError):
@@ -118,12 +128,14 @@ def resolve(arg: str | os.PathLike[str] | DatasetRef | Stdin) -> Source:
     ...
     idxtool.sources.NoSuchInputError: mnsit: no such file or registered dataset; did you mean mnist?
     """
-    if isinstance(arg, (DatasetRef, Stdin)):
+    if isinstance(arg, (DatasetRef, Stdin, Remote)):
         return arg
     if not isinstance(arg, str):
         return Path(arg)
     if arg == "-":
         return STDIN
+    if arg.startswith("s3://"):
+        return Remote(arg.rstrip("/"))
     if not arg:
         raise UsageError("an empty argument names no file or dataset")
     if "\0" in arg:
@@ -174,7 +186,7 @@ def _no_such(arg: str, name: str, known: dict[str, Dataset]) -> str:
 
 def describe_source(source: Source | BinaryIO) -> str:
     """How messages name a source: the path, ``-``, ``NAME:SPLIT[...]`` or a stream's name."""
-    if isinstance(source, (Path, Stdin, DatasetRef)):
+    if isinstance(source, (Path, Stdin, DatasetRef, Remote)):
         return str(source)
     name = getattr(source, "name", None)
     return name if isinstance(name, str) else "<stream>"

@@ -106,6 +106,10 @@ def test_convert_to_s3_uploads_then_marks_complete(
     splits = objectstore.read(url)
     part = next(iter(splits.parts.values()))
     assert np.array_equal(part.images, x) and np.array_equal(part.labels, y)
+    code, output = run("convert", url, "--to", "idx", "-o", str(tmp_path / "back"))
+    assert code == 0, output
+    assert np.array_equal(idxtool.read(tmp_path / "back" / "images-idx3-ubyte"), x)
+    assert np.array_equal(idxtool.read(tmp_path / "back" / "labels-idx1-ubyte"), y)
 
 
 def test_a_prefix_without_its_marker_is_refused(s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]) -> None:
@@ -114,6 +118,8 @@ def test_a_prefix_without_its_marker_is_refused(s3: Bucket, mnist: tuple[np.ndar
     s3.fs().rm_file(f"{s3.name}/half/_SUCCESS")  # as if the upload had died before its end
     with pytest.raises(DataError, match="incomplete output: no _SUCCESS completion marker"):
         objectstore.read(url)
+    code, output = run("convert", url, "--to", "idx", "-o", "/tmp/never-written-by-this-test")
+    assert code == 1 and "no _SUCCESS completion marker" in output and "Traceback" not in output
     with pytest.raises(FileNotFoundError, match="nothing under this prefix"):
         objectstore.read(f"{s3.url}/never-written")
 

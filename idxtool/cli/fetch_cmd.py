@@ -102,26 +102,16 @@ def fetch_cmd(
     Ctrl-C stops at once (exit 130); interrupted downloads resume on the next run.
     """
     import dataclasses
-    import os
 
     from .. import registry
     from ..download import Policy, check_mirror
-    from ..errors import ParameterError, UsageError
-    from ..fetching import fetch
+    from ..fetching import fetch, mirrors_from_env
 
     datasets = [registry.get(name) for name in names]  # unknown names fail before any download
     policy = Policy.from_env()  # garbage in IDXTOOL_* fails before any download too
     if connections is not None:
         policy = dataclasses.replace(policy, connections=connections)
-    if mirrors:
-        bases = [check_mirror(m, param="mirror") for m in mirrors]
-    else:
-        bases = []
-        for m in os.environ.get("IDXTOOL_MIRROR", "").split():
-            try:
-                bases.append(check_mirror(m))
-            except ParameterError as exc:
-                raise UsageError(f"IDXTOOL_MIRROR: {m!r} {exc.problem}") from None
+    bases = [check_mirror(m, param="mirror") for m in mirrors] if mirrors else mirrors_from_env()
     with progress(unit="bytes", transient=True) as bar:
         report = fetch(
             datasets,

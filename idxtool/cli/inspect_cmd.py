@@ -32,10 +32,13 @@ class _Item:
 
 def _expand(targets: tuple[Source, ...], dir_: str | None) -> list[_Item]:
     """Paths stay paths; a dataset (or one split of it) becomes its files, fetched if missing."""
-    from ..sources import DatasetRef
+    from ..errors import UsageError
+    from ..sources import DatasetRef, Remote
 
     items: list[_Item] = []
     for target in targets:
+        if isinstance(target, Remote):
+            raise UsageError(f"{target}: inspect reads IDX files and datasets; convert it first (convert URL --to idx)")
         if not isinstance(target, DatasetRef):
             items.append(_Item(target))
             continue

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..sources import DatasetRef, Source, Stdin
+from ..sources import DatasetRef, Remote, Source, Stdin
 from .options import DATA
 from .render import emit_json, settings, stdout_console
 
@@ -40,8 +40,11 @@ def verify_cmd(*, targets: tuple[Source, ...], dir_: str | None, strict: bool, a
 
     plan: list[Any] = []
     for target in targets:
-        if isinstance(target, Stdin):
-            raise click.BadParameter("verify reads files and datasets, not standard input", param_hint="NAME|PATH")
+        if isinstance(target, (Stdin, Remote)):
+            raise click.BadParameter(
+                f"{target}: verify reads files and datasets, not standard input or object stores",
+                param_hint="NAME|PATH",
+            )
         plan.append((target.dataset, target.selection) if isinstance(target, DatasetRef) else target)
     report = verify(plan, dir_, strict=strict)
     if as_json:
