@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import idxtool
 from idxtool import formats
 from idxtool.cli import main
-from idxtool.formats._sharded import ShardOptions
+from idxtool.formats import WriteOptions
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -83,7 +83,7 @@ def test_back_to_idx_is_the_source(
 
 def test_shard_size_sets_the_file_count(mnist: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     x, y = mnist
-    options = ShardOptions(shard_bytes=784 * 2500)  # 2,500 records' pixels a shard
+    options = WriteOptions(shard_bytes=784 * 2500)  # 2,500 records' pixels a shard
     idxtool.convert(
         {"train": (x[:6000], y[:6000]), "test": (x[6000:], y[6000:])}, to="parquet", out=tmp_path / "h", options=options
     )

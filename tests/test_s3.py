@@ -127,11 +127,11 @@ def test_a_prefix_without_its_marker_is_refused(s3: Bucket, mnist: tuple[np.ndar
 def test_existing_output_needs_force_and_force_removes_stale_objects(
     s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    from idxtool.formats._sharded import ShardOptions
+    from idxtool.formats import WriteOptions
 
     url = f"{s3.url}/wds"
     x, y = mnist
-    idxtool.convert((x, y), to="webdataset", out=url, options=ShardOptions(shards=3))
+    idxtool.convert((x, y), to="webdataset", out=url, options=WriteOptions(shards=3))
     with pytest.raises(OutputExistsError, match="already holds an output"):
         idxtool.convert((x, y), to="webdataset", out=url)
     idxtool.convert((x[:10], y[:10]), to="webdataset", out=url, force=True)

@@ -61,9 +61,9 @@ def test_same_input_same_bytes(mnist: tuple[np.ndarray, np.ndarray], shards: Pat
 
 
 def _shards(n: int) -> idxtool.formats.WriteOptions:
-    from idxtool.formats._sharded import ShardOptions
+    from idxtool.formats import WriteOptions
 
-    return ShardOptions(shards=n)
+    return WriteOptions(shards=n)
 
 
 def test_webdataset_decodes_every_image_exact(mnist: tuple[np.ndarray, np.ndarray], shards: Path) -> None:

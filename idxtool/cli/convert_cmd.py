@@ -105,10 +105,10 @@ def convert_cmd(
     every format but pkl (floats: pixel/256, as the tutorials' mnist.pkl.gz).
     """
     from ..conversion import convert
-    from ..formats._sharded import ShardOptions
+    from ..formats import WriteOptions
     from ..formats.png.tree import PngOptions
 
-    options = ShardOptions(
+    options = WriteOptions(
         shards=shards,
         header=header,
         compression=compression,  # type: ignore[arg-type]  # click.Choice gave one of the four

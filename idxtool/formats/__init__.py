@@ -51,6 +51,8 @@ class WriteOptions:
     header: str = "pixel0"  # csv: pixel0 | pixel1 | rowcol | none
     compression: Compression | None = None  # csv, idx; npz: raw = stored
     val: int = 10000  # pkl: validation records taken from the end of train
+    shards: int | None = None  # parquet, webdataset: shards per split; None: from shard_bytes
+    shard_bytes: int = 256 << 20  # parquet, webdataset: target raw pixel bytes per shard
     png: PngOptions = field(default_factory=_png_defaults)
 
 

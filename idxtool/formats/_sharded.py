@@ -22,22 +22,10 @@ from ..model import LabelInfo, Part, Splits
 from . import WriteOptions
 from .png import encoder
 
-#: Default target size of one shard (estimated from the raw pixels): 256 MiB.
-SHARD_BYTES = 256 << 20
-
-
-@dataclass(frozen=True)
-class ShardOptions(WriteOptions):
-    """:class:`~idxtool.formats.WriteOptions` with the shard count or target shard size."""
-
-    shards: int | None = None  # shards per split; None: from shard_bytes
-    shard_bytes: int = SHARD_BYTES  # target raw pixel bytes per shard
-
 
 def shard_count(options: WriteOptions, records: int, record_bytes: int) -> int:
     """Shards for a split of ``records`` records of ``record_bytes`` raw bytes each."""
-    shards: int | None = getattr(options, "shards", None)
-    target: int = getattr(options, "shard_bytes", SHARD_BYTES)
+    shards, target = options.shards, options.shard_bytes
     if shards is not None:
         if shards < 1:
             raise ParameterError("shards", shards, "must be at least 1")
