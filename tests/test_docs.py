@@ -6,8 +6,8 @@ import difflib
 from pathlib import Path
 
 import click
-from conftest import ci_script
 
+from conftest import ci_script
 from idxtool.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
