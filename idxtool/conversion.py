@@ -252,6 +252,26 @@ def export_png(
     Returns
     -------
     ExportResult
+        The folder (or sheet), images written, and images per split.
+
+    Raises
+    ------
+    NoSuchInputError
+        An input names neither a file nor a dataset.
+    OutputExistsError
+        ``out`` exists and ``force`` is False.
+    ForeignFileError
+        ``out`` holds files idxtool did not write (they are never replaced).
+    DataError
+        The images are not 8-bit grayscale (N x height x width uint8).
+
+    Examples
+    --------
+    >>> result = idxtool.export_png("mnist-sample", tmp / "digits", options=idxtool.PngOptions(per_class=2))
+    >>> result.images, result.splits
+    (20, {'test': 20})
+    >>> (tmp / "digits" / "test" / "classes.txt").read_text().split()
+    ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
     """
     options = options or PngOptions()
     target = Path(out)
