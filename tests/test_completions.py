@@ -140,3 +140,11 @@ def test_fish_completes_commands_names_and_paths(shell_env: dict[str, str], tmp_
     assert fish_complete("idxtool fetch fash", shell_env, tmp_path) == ["fashion-mnist"]
     assert "zebra-digits" in fish_complete("idxtool verify zeb", shell_env, tmp_path)
     assert "t10k-images-idx3-ubyte.gz" in fish_complete("idxtool inspect t10k", shell_env, tmp_path)
+
+
+def test_the_fast_name_list_is_the_registry_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idxtool import registry
+    from idxtool.cli.complete import builtin_names
+
+    monkeypatch.delenv("IDXTOOL_REGISTRY", raising=False)
+    assert builtin_names() == registry.names()
