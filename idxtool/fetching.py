@@ -34,8 +34,8 @@ from . import cache, registry
 from . import progress as progress_
 from .cache import Extracted
 from .checksum import Digest, Expected, Verdict, check_file, file_digest, judge, needs_md5
-from .download import Policy, download
 from .errors import ChecksumError, DownloadError, ParameterError, UsageError
+from .policy import Policy
 from .progress import Progress, ProgressFactory
 from .registry import Dataset, Kind, Resource
 
@@ -116,7 +116,7 @@ def mirrors_from_env() -> list[str]:
     UsageError
         A word is neither an http(s)/file/s3 URL nor an existing folder (exit code 2).
     """
-    from .download import check_mirror
+    from .policy import check_mirror
 
     bases = []
     for word in os.environ.get("IDXTOOL_MIRROR", "").split():
@@ -296,6 +296,8 @@ class _Fetcher:
             if verdict.ok:
                 return self._result(ds, r, "cached", digest, repacked=verdict.repacked)
             logger.warning("%s: present but %s; downloading it again", key, verdict.problem)
+        from .download import download  # the HTTP machinery only when something must come
+
         try:
             got = download(
                 sources(ds, r, self.mirrors),

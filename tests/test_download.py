@@ -12,8 +12,9 @@ import pytest
 from http_server import FaultServer, RecordingProgress, Records
 
 from idxtool.checksum import Expected
-from idxtool.download import Policy, download
+from idxtool.download import download
 from idxtool.errors import DownloadError, UsageError
+from idxtool.policy import Policy
 
 LABELS = "/mnist/t10k-labels-idx1-ubyte.gz"
 IMAGES = "/mnist/t10k-images-idx3-ubyte.gz"

@@ -18,8 +18,9 @@ import pytest
 from http_server import FaultServer, Records, serve
 
 from idxtool.checksum import Expected
-from idxtool.download import Cancelled, Policy, _commit, _Part, check_mirror, download, parse_size
+from idxtool.download import Cancelled, _commit, _Part, download
 from idxtool.errors import DownloadError, ParameterError, UsageError
+from idxtool.policy import Policy, check_mirror, parse_size
 
 LABELS = "/mnist/t10k-labels-idx1-ubyte.gz"
 IMAGES = "/mnist/t10k-images-idx3-ubyte.gz"

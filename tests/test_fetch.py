@@ -105,7 +105,7 @@ def test_built_in_manifest_through_a_mirror(server: FaultServer, isolated_home: 
 
 def test_mirror_from_the_environment(server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDXTOOL_MIRROR", f"http://127.0.0.1:1/nothing {server.url}")
-    report = fetch(["fashion-mnist"], policy=idxtool.download.Policy(retries=0, connect_timeout=1))
+    report = fetch(["fashion-mnist"], policy=idxtool.policy.Policy(retries=0, connect_timeout=1))
     assert [r.status for r in report.results] == ["failed", "downloaded", "failed", "downloaded"]
 
 

@@ -104,8 +104,8 @@ def fetch_cmd(
     import dataclasses
 
     from .. import registry
-    from ..download import Policy, check_mirror
     from ..fetching import fetch, mirrors_from_env
+    from ..policy import Policy, check_mirror
 
     datasets = [registry.get(name) for name in names]  # unknown names fail before any download
     policy = Policy.from_env()  # garbage in IDXTOOL_* fails before any download too

@@ -32,7 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from idxtool.checksum import Expected
-from idxtool.download import Policy, download
+from idxtool.download import download
+from idxtool.policy import Policy
 
 SLICE = 256 * 1024
 
