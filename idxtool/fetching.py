@@ -453,3 +453,31 @@ def fetch(
             seen.add(ds.name)
             results += fetcher.dataset(ds)
     return FetchReport(base, results)
+
+
+def local_files(
+    dataset: Dataset,
+    dir: str | os.PathLike[str] | None = None,
+    *,
+    progress: ProgressFactory | None = None,
+    rehash: bool = False,
+) -> dict[str, tuple[Path | None, Path | None]]:
+    """split -> (images path, labels path) of a dataset in the cache, fetched first if needed.
+
+    Files whose verification stamp is still valid are not hashed again unless ``rehash``.
+    Either path is None where the split has no such file (a labels table published alone).
+
+    Raises
+    ------
+    DownloadError
+        A missing file could not be obtained intact.
+    """
+    fetch([dataset], dir, progress=progress, rehash=rehash).raise_for_failures()
+    base = cache.root(dir)
+    return {
+        split: (
+            None if images is None else cache.path_of(dataset, images, base),
+            None if labels is None else cache.path_of(dataset, labels, base),
+        )
+        for split, (images, labels) in dataset.pairs().items()
+    }

@@ -15,7 +15,6 @@ from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from . import cache
 from .errors import DataError, UsageError
 from .idx import IdxFile, open_idx
 from .model import LabelInfo, Part, SplitFiles, Splits, check_classes, check_images_shape, check_part
@@ -54,22 +53,16 @@ def dataset_files(
     Files already in the cache are not hashed again while their verification stamp is
     valid (same size, mtime_ns and inode as when they were last found intact).
     """
-    from .fetching import fetch
+    from .fetching import local_files
 
     dataset = ref.dataset
-    fetch([dataset], dir, progress=progress, rehash=False).raise_for_failures()
-    base = cache.root(dir)
     found: dict[str, SplitFiles] = {}
-    for split, (images, labels) in dataset.pairs().items():
+    for split, (images, labels) in local_files(dataset, dir, progress=progress).items():
         if ref.selection is not None and split != ref.selection.split:
             continue
         key = split if ref.selection is None else (ref.selection.label or split)
-        found[key] = SplitFiles(
-            None if images is None else cache.path_of(dataset, images, base),
-            None if labels is None else cache.path_of(dataset, labels, base),
-            ref.selection,
-            f"{dataset.name}:{ref.selection if ref.selection is not None else split}",
-        )
+        label = f"{dataset.name}:{ref.selection if ref.selection is not None else split}"
+        found[key] = SplitFiles(images, labels, ref.selection, label)
     return found
 
 

@@ -13,7 +13,6 @@ from . import fail_many
 from .options import DATA, dir_option
 
 if TYPE_CHECKING:
-    from ..model import LabelInfo
     from ..selection import Selection
     from ..sources import Source, Stdin
 
@@ -42,23 +41,21 @@ def _expand(targets: tuple[Source, ...], dir_: str | None) -> list[_Item]:
         if not isinstance(target, DatasetRef):
             items.append(_Item(target))
             continue
-        from ..loading import input_files
+        from ..fetching import local_files  # not ..loading: a dataset's header costs no numpy either
         from .render import Bars
 
+        dataset, selection = target.dataset, target.selection
         with Bars("bytes", transient=True) as bars:
-            files, info = input_files([target], dir_, progress=bars)
-        classes = _classes(info)
-        for split in files.values():
-            for path in (split.images, split.labels):
+            files = local_files(dataset, dir_, progress=bars)
+        classes = ("",) * dataset.label_offset + dataset.classes if dataset.classes else None
+        fields = dataset.extras.get("label_fields")
+        for split, paths in files.items():
+            if selection is not None and split != selection.split:
+                continue
+            for path in paths:
                 if path is not None:
-                    items.append(_Item(path, split.selection, classes, info.label_fields, info.transpose))
+                    items.append(_Item(path, selection, classes, tuple(fields) if fields else None, dataset.transpose))
     return items
-
-
-def _classes(info: LabelInfo) -> tuple[str, ...] | None:
-    if not info.classes:
-        return None
-    return ("",) * info.label_offset + tuple(info.classes)
 
 
 @click.command("inspect")
