@@ -178,16 +178,30 @@ def read_record(folder: Path) -> set[str]:
 
 
 def _write_record(folder: Path, files: Iterable[str]) -> None:
-    """Write the record of ``files``, streamed: one JSON string per line, no list held twice."""
+    """Write the record of ``files``, streamed in batches (json's C encoder on each batch).
+
+    Never the whole list held at once: 814,255 PNG paths would be ~60 MB of Python strings.
+    """
     temp = temp_name(folder / RECORD)
     with open(temp, "w", encoding="utf-8") as fh:
         fh.write('{"written_by": "idxtool", "files": [')
         sep = "\n "
-        for name in files:
-            fh.write(sep + json.dumps(name))
+        for batch in _batched(files, 8192):
+            fh.write(sep + json.dumps(batch)[1:-1])
             sep = ",\n "
         fh.write("\n]}\n")
     os.replace(temp, folder / RECORD)
+
+
+def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _walk_files(folder: Path) -> Iterator[str]:
