@@ -177,43 +177,42 @@ def read_record(folder: Path) -> set[str]:
     return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
 
 
-def _write_record(folder: Path, files: Iterable[str]) -> None:
-    """Write the record of ``files``, streamed in batches (json's C encoder on each batch).
+def _write_record(folder: Path, groups: Iterable[list[str]]) -> None:
+    """Write the record of the files in ``groups`` (lists of names), each list encoded at once.
 
-    Never the whole list held at once: 814,255 PNG paths would be ~60 MB of Python strings.
+    Streamed a folder at a time: 814,255 PNG paths are never all held as Python strings.
     """
     temp = temp_name(folder / RECORD)
     with open(temp, "w", encoding="utf-8") as fh:
         fh.write('{"written_by": "idxtool", "files": [')
         sep = "\n "
-        for batch in _batched(files, 8192):
-            fh.write(sep + json.dumps(batch)[1:-1])
-            sep = ",\n "
+        for group in groups:
+            if group:
+                fh.write(sep + json.dumps(group)[1:-1])
+                sep = ",\n "
         fh.write("\n]}\n")
     os.replace(temp, folder / RECORD)
 
 
-def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _walk_files(folder: Path) -> Iterator[str]:
-    """Every non-folder entry below ``folder`` (links included, not followed), '/'-separated, sorted."""
+def _walk_groups(folder: Path) -> Iterator[list[str]]:
+    """Every non-folder entry below ``folder`` (links included, not followed), '/'-separated and
+    sorted, one list per folder (the record being written and stale temp files are not outputs)."""
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         rel = os.path.relpath(root, folder)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
-        for name in sorted([*files, *links]):
-            if prefix or (name != RECORD and temp_owner(Path(RECORD), name) is None):
-                yield prefix + name  # (the record being written is not an output)
+        names = sorted([*files, *links])
+        if rel == ".":
+            yield [n for n in names if n != RECORD and temp_owner(Path(RECORD), n) is None]
+        else:
+            prefix = rel.replace(os.sep, "/") + "/"
+            yield [prefix + n for n in names]
+
+
+def _walk_files(folder: Path) -> Iterator[str]:
+    """:func:`_walk_groups`, one name at a time."""
+    for group in _walk_groups(folder):
+        yield from group
 
 
 def _files_under(folder: Path) -> set[str]:
@@ -270,7 +269,7 @@ def _check_folder_target(final: Path) -> None:
 
 def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> None:
     if not os.path.lexists(final):  # the common case: a new output, recorded without a set in memory
-        _write_record(temp, _walk_files(temp))
+        _write_record(temp, _walk_groups(temp))
         try:
             os.rename(temp, final)
         except OSError as exc:  # another run made it meanwhile
@@ -306,11 +305,11 @@ def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> 
         with contextlib.suppress(FileNotFoundError):
             (final / rel).unlink()
         _prune(final, rel)
-    _write_record(final, (ours - stale) | new)
+    _write_record(final, [sorted((ours - stale) | new)])
 
 
 def _swap(temp: Path, final: Path, new: set[str]) -> None:
-    _write_record(temp, new)
+    _write_record(temp, [sorted(new)])
     old = temp_name(final)
     os.rename(final, old)
     try:
