@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ParameterError, UsageError
+
+T = TypeVar("T")
 
 __all__ = ["MIRROR_SCHEMES", "Policy", "check_mirror", "parse_size"]
 
@@ -67,47 +71,22 @@ class Policy:
             variable and its value (exit code 2).
         """
         default = cls()
-        connect, read = default.connect_timeout, default.read_timeout
-        timeout = os.environ.get("IDXTOOL_TIMEOUT", "").strip()
-        if timeout:
-            values = [_number(p) for p in timeout.split(",")]
-            seconds = [v for v in values if v is not None and v > 0]
-            if len(values) > 2 or len(seconds) != len(values):
-                raise _bad_env("IDXTOOL_TIMEOUT", timeout, "expected seconds, or CONNECT,READ seconds (more than 0)")
-            connect, read = seconds[0], seconds[-1]
-        retries = default.retries
-        text = os.environ.get("IDXTOOL_RETRIES", "").strip()
-        if text:
-            if not re.fullmatch(r"\+?\d+", text):
-                raise _bad_env("IDXTOOL_RETRIES", text, "expected a whole number of retries (0 or more)")
-            retries = int(text)
-        backoff = default.backoff
-        text = os.environ.get("IDXTOOL_BACKOFF", "").strip()
-        if text:
-            value = _number(text)
-            if value is None or value < 0:
-                raise _bad_env("IDXTOOL_BACKOFF", text, "expected seconds to wait before the first retry (0 or more)")
-            backoff = value
-        deadline = default.deadline
-        text = os.environ.get("IDXTOOL_DEADLINE", "").strip()
-        if text:
-            value = _number(text)
-            if value is None or value <= 0:
-                raise _bad_env("IDXTOOL_DEADLINE", text, "expected the seconds one file may take (more than 0)")
-            deadline = value
-        max_bytes = default.max_bytes
-        text = os.environ.get("IDXTOOL_MAX_BYTES", "").strip()
-        if text:
-            size = parse_size(text)
-            if size is None or size < 1:
-                raise _bad_env("IDXTOOL_MAX_BYTES", text, "expected a number of bytes, optionally with K, M, G or T")
-            max_bytes = size
-        connections = default.connections
-        text = os.environ.get("IDXTOOL_CONNECTIONS", "").strip()
-        if text:
-            if not re.fullmatch(r"\+?\d+", text) or not 1 <= int(text) <= 16:
-                raise _bad_env("IDXTOOL_CONNECTIONS", text, "expected a whole number of connections from 1 to 16")
-            connections = int(text)
+        connect, read = _env(
+            "IDXTOOL_TIMEOUT", _timeouts, "expected seconds, or CONNECT,READ seconds (more than 0)"
+        ) or (
+            default.connect_timeout,
+            default.read_timeout,
+        )
+        retries = _env("IDXTOOL_RETRIES", _whole, "expected a whole number of retries (0 or more)")
+        backoff = _env("IDXTOOL_BACKOFF", _at_least(0), "expected seconds to wait before the first retry (0 or more)")
+        deadline = _env("IDXTOOL_DEADLINE", _above(0), "expected the seconds one file may take (more than 0)")
+        max_bytes = _env("IDXTOOL_MAX_BYTES", _size, "expected a number of bytes, optionally with K, M, G or T")
+        connections = _env("IDXTOOL_CONNECTIONS", _connections, "expected a whole number of connections from 1 to 16")
+        retries = default.retries if retries is None else retries
+        backoff = default.backoff if backoff is None else backoff
+        deadline = default.deadline if deadline is None else deadline
+        max_bytes = default.max_bytes if max_bytes is None else max_bytes
+        connections = default.connections if connections is None else connections
         return cls(
             connect,
             read,
@@ -200,3 +179,58 @@ def check_mirror(mirror: str, *, param: str = "mirrors") -> str:
             param, mirror, f"has an unsupported URL scheme (expected one of {', '.join(MIRROR_SCHEMES)})"
         )
     raise ParameterError(param, mirror, "is neither a URL (http, https, file, s3) nor an existing folder")
+
+
+def _env(name: str, parse: Callable[[str], T | None], expected: str) -> T | None:
+    """The value of variable ``name`` parsed by ``parse``; None when unset or blank.
+
+    Raises
+    ------
+    UsageError
+        ``parse`` refused the value: "NAME='value': expected ..." (exit code 2).
+    """
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    value = parse(text)
+    if value is None:
+        raise _bad_env(name, text, expected)
+    return value
+
+
+def _timeouts(text: str) -> tuple[float, float] | None:
+    values = [_number(p) for p in text.split(",")]
+    seconds = [v for v in values if v is not None and v > 0]
+    if len(values) > 2 or len(seconds) != len(values):
+        return None
+    return seconds[0], seconds[-1]
+
+
+def _whole(text: str) -> int | None:
+    return int(text) if re.fullmatch(r"\+?\d+", text) else None
+
+
+def _at_least(low: float) -> Callable[[str], float | None]:
+    def parse(text: str) -> float | None:
+        value = _number(text)
+        return value if value is not None and value >= low else None
+
+    return parse
+
+
+def _above(low: float) -> Callable[[str], float | None]:
+    def parse(text: str) -> float | None:
+        value = _number(text)
+        return value if value is not None and value > low else None
+
+    return parse
+
+
+def _size(text: str) -> int | None:
+    size = parse_size(text)
+    return size if size is not None and size >= 1 else None
+
+
+def _connections(text: str) -> int | None:
+    value = _whole(text)
+    return value if value is not None and 1 <= value <= 16 else None
