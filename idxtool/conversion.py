@@ -57,6 +57,16 @@ def _as_list(inputs: Input | Sequence[Input]) -> list[Input]:
     return list(inputs)  # type: ignore[arg-type]
 
 
+def _resolved(inputs: Input | Sequence[Input] | Arrays | Splits) -> list[Input] | Arrays | Splits:
+    """Every word resolved once (so a warning about a shadowing folder is said once)."""
+    if isinstance(inputs, Splits) or _is_arrays(inputs):
+        return inputs  # type: ignore[return-value]
+    return [
+        resolve(item) if isinstance(item, (str, os.PathLike)) else item
+        for item in _as_list(inputs)  # type: ignore[arg-type]
+    ]
+
+
 def _is_arrays(inputs: object) -> bool:
     if isinstance(inputs, Mapping):
         return True
@@ -101,10 +111,9 @@ def _input_paths(inputs: Input | Sequence[Input] | Arrays | Splits) -> list[Path
         return []
     found = []
     for item in _as_list(inputs):  # type: ignore[arg-type]
-        if isinstance(item, (str, os.PathLike)):
-            source = resolve(item)
-            if isinstance(source, Path):
-                found.append(source)
+        source = resolve(item) if isinstance(item, (str, os.PathLike)) else item
+        if isinstance(source, Path):
+            found.append(source)
     return found
 
 
@@ -178,6 +187,7 @@ def convert(
     ['x', 'y']
     """
     fmt = formats.get(to)
+    inputs = _resolved(inputs)
     options = options or WriteOptions()
     target = Path(out)
     back = bool(transpose) and _source_is_png(inputs)
@@ -274,6 +284,7 @@ def export_png(
     ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
     """
     options = options or PngOptions()
+    inputs = _resolved(inputs)
     target = Path(out)
     splits, _ = _read(inputs, dir=dir, dataset=dataset, options=ReadOptions(), progress=progress)
     _check_not_an_input(target, inputs)

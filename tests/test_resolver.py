@@ -199,3 +199,13 @@ def test_an_output_equal_to_an_input_is_refused(tmp_path: Path) -> None:
     assert (code, err) == (2, f"Error: {images}: is an input of this conversion; choose another output\n")
     assert images.read_bytes() == (SAMPLE / "sample-images-idx3-ubyte.gz").read_bytes()
     assert os.path.getsize(images) > 0
+
+
+def test_the_library_warns_once_about_a_shadowing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnist-sample").mkdir()
+    caplog.set_level("WARNING", logger="idxtool")
+    idxtool.convert("mnist-sample", to="npz", out=tmp_path / "s.npz")
+    assert caplog.text.count("write ./mnist-sample") == 1
