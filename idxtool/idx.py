@@ -123,6 +123,23 @@ def parse_header(fh: IO[bytes], name: str) -> Header:
     return Header(type_code, struct.unpack(f">{ndim}I", dims))
 
 
+def has_magic(path: str | os.PathLike[str]) -> bool:
+    """True when the file at ``path``, decompressed if it is compressed, starts with an IDX
+    magic number (two zero bytes and a known type code); False when it does not or cannot be read.
+
+    Examples
+    --------
+    >>> has_magic(tmp / "nothing-here")
+    False
+    """
+    try:
+        with compress.open_read(path) as fh:
+            magic = fh.read(4)
+    except compress.STREAM_ERRORS:  # OSError among them
+        return False
+    return len(magic) == 4 and magic[:2] == b"\0\0" and magic[2] in FILE_DTYPES
+
+
 def _read_exact(fh: IO[bytes], n: int, name: str) -> bytes:
     """Read ``n`` bytes (fewer only at the end), turning a failed or corrupt read into InvalidIdxError."""
     try:
@@ -459,7 +476,7 @@ class IdxFile:
                 self._raise_length(self.size_on_disk - self.header.nbytes)
             self._raise_length(None)
 
-    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+    def chunks(self, records: int | None = None, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Yield the records in order, ``records`` at a time, in bounded memory.
 
         The body's length is checked as it streams: a short or long body raises
@@ -469,6 +486,11 @@ class IdxFile:
         ----------
         records : int, optional
             Records per chunk; default about 4 MiB of data a chunk (at least one record).
+        start, stop : int, optional
+            Only records ``start`` to ``stop`` (exclusive; default: to the end). An
+            uncompressed file is read from ``start`` on; a compressed one or a stream is
+            decompressed and dropped up to it. The end of the body is checked only when
+            ``stop`` is the end.
 
         Returns
         -------
@@ -500,12 +522,18 @@ class IdxFile:
         >>> with IdxFile(io.BytesIO(data)) as f:
         ...     [chunk.tolist() for chunk in f.chunks(1)]
         [[[0, 1, 2]], [[3, 4, 5]]]
+        >>> with IdxFile(io.BytesIO(data)) as f:
+        ...     [chunk.tolist() for chunk in f.chunks(start=1)]
+        [[[3, 4, 5]]]
         """
         if records is not None and (isinstance(records, bool) or not isinstance(records, int) or records < 1):
             raise ParameterError("records", records, "must be a positive integer")
+        end = self.count if stop is None else stop
+        if not 0 <= start <= end <= self.count:
+            raise ParameterError("start, stop", (start, stop), f"must be 0 <= start <= stop <= {self.count:,}")
         self._check_rank(1 + len(self.header.record_shape), "a chunk of records")
         self._consume()
-        return self._chunks(records)
+        return self._chunks(records, start, end)
 
     def value_chunks(self, max_values: int | None = None) -> Iterator[np.ndarray]:
         """Yield the body's values in order as flat 1-D arrays of at most ``max_values`` each.
@@ -563,11 +591,12 @@ class IdxFile:
             yield _to_native(buf.view(header.file_dtype))
         self._check_end()
 
-    def _chunks(self, records: int | None) -> Iterator[np.ndarray]:
+    def _chunks(self, records: int | None, start: int, stop: int) -> Iterator[np.ndarray]:
         header = self.header
         rec_bytes = max(header.record_bytes, 1)
         per_chunk = records or max(1, CHUNK_BYTES // rec_bytes)
-        remaining = header.count
+        self._seek_body(start * header.record_bytes)
+        remaining = stop - start
         while remaining > 0:
             k = min(per_chunk, remaining)
             want = k * header.record_bytes
@@ -576,7 +605,19 @@ class IdxFile:
                 self._raise_length(self._position)
             remaining -= k
             yield _to_native(self._shaped(buf.view(header.file_dtype), (k, *header.record_shape)))
-        self._check_end()
+        if stop == header.count:
+            self._check_end()
+
+    def _seek_body(self, offset: int) -> None:
+        """Move to body byte ``offset``: a seek in an uncompressed file, otherwise read and dropped."""
+        if offset and self._regular_raw:
+            try:
+                self._fh.seek(self.header.nbytes + offset)
+            except OSError as exc:
+                raise InvalidIdxError(f"{self.name}: read failed ({exc.strerror or exc})") from exc
+            self._position += offset
+        else:
+            self._skip(offset)
 
     def read(self) -> np.ndarray:
         """Read the whole body as a native-endian array of the file's own element type.

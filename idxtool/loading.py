@@ -121,6 +121,8 @@ class IdxImages:
         with open_input(path) as f:
             check_images_shape(f.shape, f.name)
             self.header = f.header
+            #: An uncompressed regular file: read from any record on without the ones before.
+            self.seekable = f.compression == "raw" and f.size_on_disk is not None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -130,9 +132,9 @@ class IdxImages:
     def dtype(self) -> np.dtype[Any]:
         return self.header.dtype
 
-    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
+    def chunks(self, records: int | None = None, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         with open_input(self.path) as f:
-            yield from f.chunks(records)
+            yield from f.chunks(records, start=start, stop=stop)
 
 
 def read_part(files: SplitFiles) -> Part:

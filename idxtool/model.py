@@ -79,8 +79,8 @@ class ImageSource(Protocol):
         """The element type (native byte order)."""
         ...
 
-    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
-        """The records in order, ``records`` at a time (default: about 4 MiB a chunk)."""
+    def chunks(self, records: int | None = None, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Records ``start`` to ``stop`` in order, ``records`` at a time (default: about 4 MiB a chunk)."""
         ...
 
 
@@ -122,6 +122,12 @@ class Part:
         return self._array is None
 
     @property
+    def seekable(self) -> bool:
+        """True when reading from a record on costs nothing for the records before it: an
+        array, or a source that says so (an uncompressed file); a compressed file is not."""
+        return self._array is not None or bool(getattr(self._source, "seekable", False))
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """The images' shape: records, then the record shape."""
         return tuple(self._array.shape) if self._array is not None else tuple(self._source.shape)  # type: ignore[union-attr]
@@ -136,15 +142,19 @@ class Part:
         """Number of records."""
         return int(self.shape[0])
 
-    def image_chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
-        """The images in order, in chunks of ``records`` (default: about 4 MiB), in bounded memory."""
+    def image_chunks(
+        self, records: int | None = None, *, start: int = 0, stop: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Images ``start`` to ``stop`` (default: all) in order, in chunks of ``records`` (default:
+        about 4 MiB), in bounded memory. A file is read from ``start`` on where it can be."""
         if self._array is None:
-            yield from self._source.chunks(records)  # type: ignore[union-attr]
+            yield from self._source.chunks(records, start=start, stop=stop)  # type: ignore[union-attr]
             return
         size = max(int(np.prod(self._array.shape[1:], dtype=np.int64)) * self._array.itemsize, 1)
         step = records or max(1, (4 << 20) // size)
-        for begin in range(0, len(self._array), step):
-            yield self._array[begin : begin + step]
+        end = len(self._array) if stop is None else stop
+        for begin in range(start, end, step):
+            yield self._array[begin : min(begin + step, end)]
 
     def class_labels(self, column: int = 0) -> np.ndarray | None:
         """One integer label per record: the labels, or one column of 2-D (QMNIST-style) labels."""
@@ -174,13 +184,13 @@ class _Range:
     def dtype(self) -> np.dtype[Any]:
         return self.source.dtype
 
-    def chunks(self, records: int | None = None) -> Iterator[np.ndarray]:
-        seen = 0
-        for chunk in self.source.chunks(records):
-            lo, hi = max(self.first - seen, 0), min(self.end - seen, len(chunk))
-            if lo < hi:
-                yield chunk[lo:hi]
-            seen += len(chunk)
+    @property
+    def seekable(self) -> bool:
+        return bool(getattr(self.source, "seekable", False))
+
+    def chunks(self, records: int | None = None, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        end = self.end if stop is None else self.first + stop
+        return self.source.chunks(records, start=self.first + start, stop=end)
 
 
 @dataclass

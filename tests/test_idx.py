@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 import idxtool
 from idxtool import idx
-from idxtool.errors import InputNotFoundError, InvalidIdxError, UsageError
+from idxtool.errors import InputNotFoundError, InvalidIdxError, ParameterError, UsageError
 
 CODECS = {"raw": lambda b: b, "gzip": lambda b: gzip.compress(b, mtime=0), "xz": lzma.compress, "bz2": bz2.compress}
 TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -383,3 +383,49 @@ def test_threaded_gzip_threads_end_and_a_closed_target_is_left_alone() -> None:
     assert not any(t.name.startswith("idxtool-gzip") for t in threading.enumerate())
     with pytest.raises(ValueError, match="closed"):
         writer.write(b"more")
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_chunks_from_start_to_stop(tmp_path: Path, suffix: str) -> None:
+    """A range of records: a raw file is read from ``start`` on, a gzip one decompressed up to it;
+    the end of the body is checked only by a range that reaches it."""
+    data = np.arange(7 * 3 * 2, dtype=np.uint8).reshape(7, 3, 2)
+    path = tmp_path / f"x{suffix}"
+    idx.write(path, data)
+    for start, stop in [(0, 7), (2, 5), (6, 7), (3, 3), (0, None), (4, None)]:
+        with idx.open_idx(path) as f:
+            got = list(f.chunks(2, start=start, stop=stop))
+        expected = data[start:stop]
+        assert np.array_equal(np.concatenate(got) if got else np.empty((0, 3, 2), np.uint8), expected)
+        assert all(len(c) <= 2 for c in got)
+    with idx.open_idx(path) as f, pytest.raises(ParameterError, match=r"must be 0 <= start <= stop <= 7"):
+        f.chunks(start=5, stop=8)
+    with idx.open_idx(path) as f, pytest.raises(ParameterError, match=r"must be 0 <= start <= stop <= 7"):
+        f.chunks(start=3, stop=2)
+    # a body cut short is found by the range that reaches the end, not by the ones before it
+    raw = tmp_path / "cut"
+    raw.write_bytes(idx.Header(0x08, (7, 3, 2)).pack() + data.tobytes()[:-6])
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(raw.read_bytes()))
+    with idx.open_idx(cut) as f:
+        assert np.array_equal(np.concatenate(list(f.chunks(start=1, stop=5))), data[1:5])
+    with idx.open_idx(cut) as f, pytest.raises(InvalidIdxError, match="body is shorter"):
+        list(f.chunks(start=5))
+
+
+def test_parts_read_a_range_of_records(tmp_path: Path) -> None:
+    """Part.image_chunks(start=, stop=) of arrays, files, and selections of files."""
+    from idxtool.loading import IdxImages
+    from idxtool.model import Part
+
+    data = np.arange(10 * 2 * 2, dtype=np.uint8).reshape(10, 2, 2)
+    idx.write(tmp_path / "raw", data)
+    idx.write(tmp_path / "z.gz", data)
+    parts = [Part(data), Part(IdxImages(tmp_path / "raw")), Part(IdxImages(tmp_path / "z.gz"))]
+    assert [p.seekable for p in parts] == [True, True, False]
+    for part in parts:
+        assert np.array_equal(np.concatenate(list(part.image_chunks(3, start=2, stop=9))), data[2:9])
+        narrow = part.select(4, 9)  # records 4..8 of the source
+        assert narrow.seekable == part.seekable
+        assert np.array_equal(np.concatenate(list(narrow.image_chunks(2, start=1, stop=3))), data[5:7])
+        assert np.array_equal(np.concatenate(list(narrow.image_chunks())), data[4:9])
