@@ -177,21 +177,52 @@ def read_record(folder: Path) -> set[str]:
     return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
 
 
-def _write_record(folder: Path, groups: Iterable[list[str]]) -> None:
-    """Write the record of the files in ``groups`` (lists of names), each list encoded at once.
+class Listing:
+    """The record of an output folder, written as its files are: :meth:`add` each group of
+    '/'-separated paths (relative to the folder) as it is written, then :meth:`close`.
 
-    Streamed a folder at a time: 814,255 PNG paths are never all held as Python strings.
+    A writer that knows what it wrote lists it into its staging folder (see
+    :func:`output_folder`) and spares settling a walk of the folder: 814,255 PNG paths are
+    never all held, nor all looked up again. Streamed a group at a time, each group encoded
+    at once by json's C encoder.
     """
-    temp = temp_name(folder / RECORD)
-    with open(temp, "w", encoding="utf-8") as fh:
-        fh.write('{"written_by": "idxtool", "files": [')
-        sep = "\n "
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._temp = temp_name(folder / RECORD)
+        self._fh = open(self._temp, "w", encoding="utf-8")  # noqa: SIM115  # closed by close()
+        self._fh.write('{"written_by": "idxtool", "files": [')
+        self._sep = "\n "
+
+    def add(self, group: list[str]) -> None:
+        """List ``group``: paths of files written, relative to the folder, '/'-separated."""
+        if group:
+            self._fh.write(self._sep + json.dumps(group)[1:-1])
+            self._sep = ",\n "
+
+    def close(self) -> None:
+        """Finish the record and put it in place."""
+        self._fh.write("\n]}\n")
+        self._fh.close()
+        os.replace(self._temp, self.folder / RECORD)
+
+    def __enter__(self) -> Listing:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._temp)
+
+
+def _write_record(folder: Path, groups: Iterable[list[str]]) -> None:
+    """Write the record of the files in ``groups`` (lists of names)."""
+    with Listing(folder) as listing:
         for group in groups:
-            if group:
-                fh.write(sep + json.dumps(group)[1:-1])
-                sep = ",\n "
-        fh.write("\n]}\n")
-    os.replace(temp, folder / RECORD)
+            listing.add(group)
 
 
 def _walk_groups(folder: Path) -> Iterator[list[str]]:
@@ -223,6 +254,9 @@ def _files_under(folder: Path) -> set[str]:
 @contextlib.contextmanager
 def output_folder(target: str | os.PathLike[str], *, force: bool = False, exclusive: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder; its files join ``target`` by the rules of this module.
+
+    What the staging folder holds is found by walking it, unless the writer listed what it
+    wrote with a :class:`Listing` of the staging folder.
 
     Parameters
     ----------
@@ -268,8 +302,10 @@ def _check_folder_target(final: Path) -> None:
 
 
 def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> None:
+    listed = (temp / RECORD).is_file()  # the writer's Listing
     if not os.path.lexists(final):  # the common case: a new output, recorded without a set in memory
-        _write_record(temp, _walk_groups(temp))
+        if not listed:
+            _write_record(temp, _walk_groups(temp))
         try:
             os.rename(temp, final)
         except OSError as exc:  # another run made it meanwhile
@@ -277,7 +313,7 @@ def _settle_folder(temp: Path, final: Path, *, force: bool, exclusive: bool) -> 
                 raise OutputExistsError(f"{final}: already exists", filename=str(final)) from exc
             raise
         return
-    new = _files_under(temp)
+    new = read_record(temp) if listed else _files_under(temp)
     _check_folder_target(final)
     ours = read_record(final)
     there = _files_under(final)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from pathlib import Path
 
@@ -267,3 +268,78 @@ def test_streams_without_reading_the_images_whole(mnist_images: Path, mnist_labe
     for row in rows:
         with Image.open(tmp_path / "t" / row["path"]) as im:
             assert np.array_equal(np.asarray(im), x[int(row["index"])].T)
+
+
+def walked(root: Path) -> set[str]:
+    """Every file below ``root`` but the record, as '/'-separated relative paths."""
+    return {
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ".idxtool-outputs.json"
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "splits"),
+    [
+        (ExportOptions(jobs=2), False),
+        (ExportOptions(jobs=2, names=True, per_class=7), False),
+        (ExportOptions(jobs=1, flat=True, limit=33), False),
+        (ExportOptions(jobs=2), True),
+    ],
+)
+def test_record_lists_exactly_the_files_written(
+    part: Part, tmp_path: Path, options: ExportOptions, *, splits: bool
+) -> None:
+    """The tree lists what it writes (no walk of the folder): the list must be the folder."""
+    coll = (
+        Splits({"train": Part(part.images[:200], part.labels[:200]), "test": Part(part.images[200:260])}, FASHION)
+        if splits
+        else Splits({"": part}, FASHION)
+    )
+    export_tree(tmp_path / "t", coll, options)
+    recorded = idxtool.outputs.read_record(tmp_path / "t")
+    assert recorded == walked(tmp_path / "t") and len(recorded) > 30
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_workers_reading_their_own_share_of_a_file_write_every_image(
+    mnist_images: Path, mnist_labels: Path, tmp_path: Path, *, compressed: bool
+) -> None:
+    """Each worker reads its records from the file itself (seeking in a raw one, decompressing
+    a gzip one up to its share): together every record once, pixel for pixel, in two splits."""
+    images, labels = idxtool.read(mnist_images)[:1500], idxtool.read(mnist_labels)[:1500]
+    suffix = ".gz" if compressed else ""
+    for name, array in (("images", images), ("labels", labels)):
+        idxtool.write(tmp_path / f"{name}{suffix}", array)
+    out = tmp_path / "t"
+    export_png([tmp_path / f"images{suffix}", tmp_path / f"labels{suffix}"], out, options=ExportOptions(jobs=2))
+    rows = read_index(out)
+    assert [int(r["index"]) for r in rows] == list(range(1500))
+    for row in rows[::7] + rows[-3:]:
+        with Image.open(out / row["path"]) as im:
+            assert np.array_equal(np.asarray(im), images[int(row["index"])])
+    assert len(walked(out)) == 1500 + 2
+
+
+def test_shares_are_contiguous_balanced_and_cover_every_record() -> None:
+    index = np.arange(100_000)
+    assert tree.shares(index, 1, 0.15) == [(0, 100_000)]
+    assert tree.shares(index, 2, 0.0) == [(0, 50_000), (50_000, 100_000)]
+    cuts = tree.shares(index, 3, 0.15)
+    assert cuts[0][0] == 0 and cuts[-1][1] == 100_000
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))
+    # a share costs reading up to its last record plus writing its own: equal within a record
+    costs = [0.15 * index[end - 1] + (end - begin) for begin, end in cuts]
+    assert max(costs) - min(costs) < 2
+    sizes = [end - begin for begin, end in cuts]
+    assert sizes == sorted(sizes, reverse=True)  # later shares read further: fewer records
+    assert tree.shares(np.arange(3), 4, 0.15) == [(0, 1), (1, 2), (2, 3), (3, 3)]
+    assert tree.shares(np.arange(0), 2, 0.15) == [(0, 0)]
+
+
+def test_labels_csv_quotes_what_csv_must(part: Part, tmp_path: Path) -> None:
+    """Class names with commas and quotes (and folders with commas) come back from csv intact."""
+    info = LabelInfo(tuple(f'class {i}, "the {i}th"' for i in range(10)))
+    export_tree(tmp_path / "t", Splits({"": part}, info), ExportOptions(names=True, jobs=2))
+    rows = read_index(tmp_path / "t")
+    assert rows[0]["class"] == 'class 7, "the 7th"' and rows[0]["path"] == "7_class 7, _the 7th_/000.png"
+    assert all((tmp_path / "t" / r["path"]).is_file() for r in rows)

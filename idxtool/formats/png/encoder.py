@@ -72,33 +72,43 @@ def encode(image: np.ndarray, level: int = LEVEL) -> bytes:
 
 
 def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL, root: str | None = None) -> None:
-    """Write ``images[i]`` to ``paths[i]`` for a (k, h, w) uint8 batch; paths relative to ``root`` if given."""
+    """Write ``images[i]`` as a new file ``paths[i]`` for a (k, h, w) uint8 batch; paths relative
+    to ``root`` if given. A path that exists already is an error (FileExistsError), never
+    overwritten or followed: the files go into a fresh staging folder."""
+    if not 0 <= level <= 9:
+        raise ValueError(f"compression level must be 0-9, not {level}")
     if not len(paths):
         return
     h, w = images.shape[1:]
     top = head(h, w)
-    rows = with_filter_bytes(images)
+    size = h * (w + 1)
+    rows = memoryview(with_filter_bytes(images).reshape(-1))  # type: ignore[arg-type]  # numpy arrays are buffers
+    if _fast_zlib is not None and 1 <= level <= 3:  # the whole batch deflated first, in one tight loop
+        compress, arg = _fast_zlib.compress, level - 1
+    else:
+        compress, arg = zlib.compress, level
+    streams = [compress(rows[at : at + size], arg) for at in range(0, len(paths) * size, size)]
     pack = struct.Struct(">I").pack
     crc32, tag_crc = zlib.crc32, zlib.crc32(b"IDAT")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     use_dir_fd = root is not None and os.open in os.supports_dir_fd
     dir_fd = os.open(root, os.O_RDONLY) if use_dir_fd else None  # type: ignore[arg-type]
+    join, write, close = b"".join, os.write, os.close
     try:
-        for path, image_rows in zip(paths, rows, strict=True):
-            z = deflate(image_rows.tobytes(), level)
-            data = b"".join((top, pack(len(z)), b"IDAT", z, pack(crc32(z, tag_crc)), _IEND))
+        for path, z in zip(paths, streams, strict=True):
+            data = join((top, pack(len(z)), b"IDAT", z, pack(crc32(z, tag_crc)), _IEND))
             if dir_fd is not None:
                 fd = os.open(path, flags, 0o666, dir_fd=dir_fd)
             else:
                 fd = os.open(os.path.join(root, path) if root else path, flags, 0o666)
             try:
-                written = os.write(fd, data)
+                written = write(fd, data)
                 if written < len(data):  # rare: a short write
                     view = memoryview(data)[written:]
                     while view:
-                        view = view[os.write(fd, view) :]
+                        view = view[write(fd, view) :]
             finally:
-                os.close(fd)
+                close(fd)
     finally:
         if dir_fd is not None:
             os.close(dir_fd)

@@ -18,16 +18,10 @@ when complete.
 from __future__ import annotations
 
 import csv
-import ctypes
 import io
-import multiprocessing
 import os
 import re
-import signal
-import sys
-import threading
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,17 +29,22 @@ import numpy as np
 
 from ...errors import DataError, ParameterError
 from ...model import LabelInfo, Part, Splits
-from ...progress import Progress, ProgressFactory, start
+from ...outputs import Listing
+from ...progress import ProgressFactory, start
+from ...workers import Workers
 from . import encoder
 
+#: Records encoded and written between two progress reports.
 BATCH = 500
 #: Records read from the source at a time (about 4 MiB of 28 x 28 images).
 CHUNK = 5000
 #: Worker processes when not told: two (one on a single core), not "all cores". Measured on
-#: 2 cores by tests/benchmarks/bench_png.py (medians on tmpfs): 2 workers fed by the parent
-#: took 0.78-0.87x the time of 1 inline job at 60,000 and 814,255 images; more workers than
-#: that only contend for the file system's directory locks.
+#: 2 cores by tests/benchmarks/bench_png.py (medians on tmpfs): 2 worker processes, each
+#: reading and writing its own share, take 0.6x the time of 1 at 60,000 and 814,255 images.
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+#: What reading past a record of a compressed source costs next to writing it as a PNG file
+#: (gzip decompression against encoding and creating the file), for :func:`shares`.
+SKIP_COST = 0.15
 CLASSES_FILE = "classes.txt"
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -95,7 +94,7 @@ def class_folders(info: LabelInfo, labels: np.ndarray, *, names: bool, width: in
     never share a folder, since their prefixes differ. A negative label (which cannot sort
     in order) keeps its plain number.
     """
-    present = sorted(int(v) for v in np.unique(labels))
+    present = distinct(labels).tolist()
     if names and info.classes is None:
         raise ParameterError("names", names, "needs class names: give a dataset name, or dataset=NAME for files")
     digits = label_width(info, labels) if width is None else width
@@ -114,10 +113,19 @@ def select(labels: np.ndarray | None, count: int, limit: int | None, per_class: 
         if labels is None:
             raise ParameterError("per_class", per_class, "needs labels")
         keep = np.zeros(count, bool)
-        for value in np.unique(labels):
+        for value in distinct(labels):
             keep[np.flatnonzero(labels == value)[:per_class]] = True
         index = index[keep]
     return index[:limit] if limit is not None else index
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of integer labels, counted in one pass when their range is small."""
+    if values.size and values.dtype.kind in "iu":
+        low = int(values.min())
+        if int(values.max()) - low < 1 << 20:
+            return np.flatnonzero(np.bincount((values - low).astype(np.intp))) + low
+    return np.unique(values)
 
 
 def index_width(count: int) -> int:
@@ -127,90 +135,48 @@ def index_width(count: int) -> int:
 
 # -- workers ---------------------------------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this (worker) process die when ``parent`` does, even by SIGKILL.
-
-    On Linux the kernel sends SIGKILL when the parent exits (``prctl(PR_SET_PDEATHSIG)``);
-    everywhere, a thread checks every second that the parent is still ours and exits if not.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-            pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            threading.Event().wait(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="idxtool-parent-watch", daemon=True).start()
-
-
-def _worker_init(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent(parent)
-
 
 def _write_batch(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
     encoder.write_batch(paths, images, level, root)
     return len(paths)
 
 
-class _Writer:
-    """Runs batches in a process pool (or inline for one job), a bounded number in flight."""
+def shares(index: np.ndarray, jobs: int, skip_cost: float) -> list[tuple[int, int]]:
+    """Split the records to write, ``index`` (source positions, ascending), into ``jobs``
+    contiguous shares ``(begin, end)`` of ``index`` that take about as long each.
 
-    def __init__(self, jobs: int | None, total: int, progress: Progress) -> None:
-        self.jobs = max(1, jobs or DEFAULT_JOBS)
-        self.total, self.done, self.progress = total, 0, progress
-        self.pool: Executor | None = None
-        self.pending: set[Future[int]] = set()
+    A share costs one unit per record written, plus ``skip_cost`` per source record before
+    its last one that its worker must read to get there (zero where a file can be read from
+    any record on, as an uncompressed one; about 0.15 for gzip, whose every earlier byte is
+    decompressed): later shares of a compressed file are smaller.
+    """
+    n = len(index)
+    if jobs <= 1 or n == 0:
+        return [(0, n)]
+    if skip_cost <= 0:
+        ends = [n * (k + 1) // jobs for k in range(jobs)]
+        return list(zip([0, *ends[:-1]], ends, strict=True))
+    # share [b, e) costs reach(e) + e - b: reading up to its last record, and writing its records
+    reach_plus_end = (index.astype(np.float64) + 1) * skip_cost + np.arange(1, n + 1)
 
-    def __enter__(self) -> _Writer:
-        if self.jobs > 1 and self.total > BATCH:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            self.pool = ProcessPoolExecutor(
-                self.jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
-            )
-        return self
+    def cut(limit: float) -> list[int]:
+        """Greedy ends: each share as long as its cost stays within ``limit``."""
+        ends, begin = [], 0
+        for _ in range(jobs):
+            begin = max(int(np.searchsorted(reach_plus_end, limit + begin, side="right")), min(begin + 1, n))
+            ends.append(begin)
+        return ends
 
-    def submit(self, root: str, paths: list[str], images: np.ndarray, level: int) -> None:
-        if self.pool is None:
-            self._advance(_write_batch(root, paths, images, level))
-            return
-        self.pending.add(self.pool.submit(_write_batch, root, paths, images, level))
-        if len(self.pending) >= 2 * self.jobs:
-            self._collect(FIRST_COMPLETED)
-
-    def _collect(self, how: str) -> None:
-        done, self.pending = wait(self.pending, return_when=how)
-        for future in done:
-            self._advance(future.result())
-
-    def _advance(self, n: int) -> None:
-        self.done += n
-        self.progress.update(self.done, self.total)
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if self.pool is None:
-            return
-        try:
-            if exc_type is None:
-                self._collect("ALL_COMPLETED")
-        finally:  # on errors and Ctrl-C: drop queued batches, wait for running ones to stop
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    low, high = n / jobs, float(reach_plus_end[-1])
+    for _ in range(50):  # bisect the smallest limit within which every record finds a share
+        middle = (low + high) / 2
+        low, high = (low, middle) if cut(middle)[-1] >= n else (middle, high)
+    ends = cut(high)
+    ends[-1] = n
+    return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
-# -- trees -----------------------------------------------------------------------------------
+# -- plans and shares ------------------------------------------------------------------------
 
 
 def check_images(part: Part) -> None:
@@ -227,13 +193,24 @@ def check_images(part: Part) -> None:
 class _Plan:
     """What one part writes: record positions, and the class folder of each label (None: flat)."""
 
+    folder: Path
+    part: Part
     index: np.ndarray
     labels: np.ndarray | None
     folders: dict[int, str] | None
     width: int
 
+    def paths(self, positions: np.ndarray) -> list[str]:
+        """The paths, relative to :attr:`folder`, of the records at ``positions``."""
+        stems = positions.tolist()
+        w = self.width
+        if self.folders is None or self.labels is None:
+            return [f"{i:0{w}d}.png" for i in stems]
+        prefix = {v: f"{name}/" for v, name in self.folders.items()}
+        return [f"{prefix[v]}{i:0{w}d}.png" for i, v in zip(stems, self.labels[positions].tolist(), strict=True)]
 
-def _plan(part: Part, info: LabelInfo, opts: PngOptions, digits: int) -> _Plan:
+
+def _plan(folder: Path, part: Part, info: LabelInfo, opts: PngOptions, digits: int) -> _Plan:
     check_images(part)
     labels = part.class_labels(info.label_column)
     index = select(labels, part.count, opts.limit, opts.per_class)
@@ -242,63 +219,86 @@ def _plan(part: Part, info: LabelInfo, opts: PngOptions, digits: int) -> _Plan:
         folders = class_folders(info, labels[index], names=opts.names, width=digits)
     elif labels is not None and opts.names and info.classes is None:
         class_folders(info, labels[:0], names=True)  # the same error as for folders
-    return _Plan(index, labels, folders, index_width(part.count))
+    return _Plan(folder, part, index, labels, folders, index_width(part.count))
 
 
 def _batches(part: Part, index: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(positions, images) of the selected records, at most BATCH at a time, read chunk by chunk."""
+    """(positions, images) of the records at ``index`` (ascending), at most BATCH at a time,
+    read chunk by chunk from the first of them to the last."""
     if not len(index):
         return
-    seen = 0
-    last = int(index[-1])
-    for chunk in part.image_chunks(CHUNK):
+    seen = int(index[0])
+    for chunk in part.image_chunks(CHUNK, start=seen, stop=int(index[-1]) + 1):
         end = seen + len(chunk)
         lo, hi = np.searchsorted(index, [seen, end])
         for begin in range(int(lo), int(hi), BATCH):
             positions = index[begin : min(begin + BATCH, int(hi))]
             yield positions, chunk[positions - seen]
         seen = end
-        if seen > last:
-            return
 
 
-def _rows(positions: np.ndarray, paths: list[str], labels: np.ndarray | None, info: LabelInfo) -> str:
+def _write_share(
+    plan: _Plan, bounds: tuple[int, int], opts: PngOptions, info: LabelInfo, report: Callable[[int], None]
+) -> None:
+    """Write the images of ``plan.index[begin:end]``, reporting each batch done."""
+    root, flip = str(plan.folder), _transpose(info, opts)
+    begin, end = bounds
+    for positions, images in _batches(plan.part, plan.index[begin:end]):
+        report(_write_batch(root, plan.paths(positions), images.transpose(0, 2, 1) if flip else images, opts.level))
+
+
+# -- labels.csv and the record ---------------------------------------------------------------
+
+
+def _csv_line(fields: list[object]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if labels is None:
-        w.writerows(zip(positions.tolist(), paths, strict=True))
-    else:
-        w.writerows(
-            (i, path, label, info.name_of(label) or "")
-            for i, path, label in zip(positions.tolist(), paths, labels.tolist(), strict=True)
-        )
+    csv.writer(buf, lineterminator="\n").writerow(fields)
     return buf.getvalue()
 
 
-def _write_part(folder: Path, part: Part, plan: _Plan, info: LabelInfo, opts: PngOptions, writer: _Writer) -> None:
-    flip = _transpose(info, opts)
-    folder.mkdir(exist_ok=True)
+def _write_index(plan: _Plan, info: LabelInfo, listing: Listing, prefix: str) -> None:
+    """Write ``labels.csv`` (``index,path,label,class``, or ``index,path`` without labels) and
+    list every file of the part, a batch of records at a time."""
+    names = ["labels.csv"] if plan.folders is None else ["classes.txt", "labels.csv"]
+    listing.add([prefix + name for name in names])
+    labels = plan.labels
+    with open(plan.folder / "labels.csv", "w", encoding="utf-8", newline="") as out:
+        out.write("index,path\n" if labels is None else "index,path,label,class\n")
+        # a row is "index,path" and its label's own ",label,class" (classes quoted as csv says)
+        tails = (
+            {}
+            if labels is None
+            else {v: "," + _csv_line([v, info.name_of(v) or ""]) for v in distinct(labels[plan.index]).tolist()}
+        )
+        plain = all(_csv_line([f"{name}/0.png"]) == f"{name}/0.png\n" for name in (plan.folders or {}).values())
+        for begin in range(0, len(plan.index), CHUNK):
+            positions = plan.index[begin : begin + CHUNK]
+            paths = plan.paths(positions)
+            listing.add([prefix + path for path in paths] if prefix else paths)
+            if labels is None:
+                out.write("".join([f"{i},{path}\n" for i, path in zip(positions.tolist(), paths, strict=True)]))
+            elif plain:
+                values = labels[positions].tolist()
+                out.write(
+                    "".join(
+                        [f"{i},{path}{tails[v]}" for i, path, v in zip(positions.tolist(), paths, values, strict=True)]
+                    )
+                )
+            else:  # a class folder with a comma in its name: csv quotes the paths
+                rows = zip(positions.tolist(), paths, labels[positions].tolist(), strict=True)
+                out.write("".join([f"{i}," + _csv_line([path])[:-1] + tails[v] for i, path, v in rows]))
+
+
+# -- trees -----------------------------------------------------------------------------------
+
+
+def _make_folders(plan: _Plan) -> None:
+    plan.folder.mkdir(exist_ok=True)
     if plan.folders is not None:
         for name in sorted(plan.folders.values()):
-            (folder / name).mkdir()
+            (plan.folder / name).mkdir()
         classes = "".join(f"{name}\n" for _, name in sorted(plan.folders.items()))
-        (folder / CLASSES_FILE).write_text(classes, "utf-8")
-    labelled = plan.labels is not None
-    with open(folder / "labels.csv", "w", encoding="utf-8", newline="") as index_file:
-        index_file.write("index,path,label,class\n" if labelled else "index,path\n")
-        for positions, images in _batches(part, plan.index):
-            stems = [f"{i:0{plan.width}d}.png" for i in positions.tolist()]
-            labels = plan.labels[positions] if plan.labels is not None else None
-            if plan.folders is None or labels is None:
-                paths = stems
-            else:
-                folders = plan.folders
-                paths = [f"{folders[v]}/{s}" for v, s in zip(labels.tolist(), stems, strict=True)]
-            index_file.write(_rows(positions, paths, labels, info))
-            batch = images.transpose(0, 2, 1) if flip else images
-            # folder by folder within the batch: fewer switches between directories' locks
-            order = sorted(range(len(paths)), key=paths.__getitem__)
-            writer.submit(str(folder), [paths[k] for k in order], np.ascontiguousarray(batch[order]), opts.level)
+        (plan.folder / CLASSES_FILE).write_text(classes, "utf-8")
 
 
 def _transpose(info: LabelInfo, opts: PngOptions) -> bool:
@@ -310,6 +310,9 @@ def write_tree(
 ) -> dict[str, int]:
     """Write ``splits`` as PNG trees into the existing, empty folder ``root`` (one per split).
 
+    Each of ``opts.jobs`` worker processes writes its share of every split, reading those
+    records from the source itself, while this process writes ``labels.csv``.
+
     Returns
     -------
     dict[str, int]
@@ -317,16 +320,33 @@ def write_tree(
     """
     info = splits.info
     every = [p.class_labels(info.label_column) for p in splits.parts.values()]
-    present = np.concatenate([np.unique(y) for y in every if y is not None] or [np.zeros(0, np.int64)])
+    present = np.concatenate([distinct(y) for y in every if y is not None] or [np.zeros(0, np.int64)])
     digits = label_width(info, present)
-    plans = {split: _plan(part, info, opts, digits) for split, part in splits.parts.items()}
-    total = sum(len(p.index) for p in plans.values())
-    bar = start(progress, "PNG", total, "images")
-    try:
-        with _Writer(opts.jobs, total, bar) as writer:
-            for split, plan in plans.items():
-                folder = root / split if split else root
-                _write_part(folder, splits.parts[split], plan, info, opts, writer)
-    finally:
-        bar.close()
-    return {s: len(p.index) for s, p in plans.items()}
+    plans = [_plan(root / split if split else root, part, info, opts, digits) for split, part in splits.parts.items()]
+    total = sum(len(p.index) for p in plans)
+    jobs = max(1, opts.jobs or DEFAULT_JOBS) if total > BATCH else 1
+    cuts = [shares(p.index, jobs, 0.0 if p.part.seekable else SKIP_COST) for p in plans]
+    for plan in plans:
+        _make_folders(plan)
+
+    def task(share: int, report: Callable[[int], None]) -> None:
+        for plan, bounds in zip(plans, cuts, strict=True):
+            _write_share(plan, bounds[share], opts, info, report)
+
+    with Workers(task, jobs) as workers:
+        bar = start(progress, "PNG", total, "images")
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(done, total)
+
+        try:
+            with Listing(root) as listing:
+                for split, plan in zip(splits.parts, plans, strict=True):
+                    _write_index(plan, info, listing, f"{split}/" if split else "")
+                workers.wait(advance)
+        finally:
+            bar.close()
+    return {split: len(p.index) for split, p in zip(splits.parts, plans, strict=True)}
