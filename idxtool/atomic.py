@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -22,7 +21,7 @@ def temp_name(target: Path) -> Path:
     ``.NAME.PID.RANDOM.tmp``: the PID tells a later run whether its writer is still alive
     (see :func:`temp_owner`).
     """
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def temp_owner(target: Path, name: str) -> int | None:

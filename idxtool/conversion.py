@@ -18,7 +18,6 @@ import numpy as np
 from . import formats
 from .errors import ParameterError, UsageError
 from .formats import ReadOptions, WriteOptions
-from .formats.png.sheet import parse_grid, write_sheet
 from .formats.png.tree import PngOptions
 from .loading import Input, read_splits
 from .model import LabelInfo, Part, Splits, check_part
@@ -289,6 +288,8 @@ def export_png(
     splits, _ = _read(inputs, dir=dir, dataset=dataset, options=ReadOptions(), progress=progress)
     _check_not_an_input(target, inputs)
     if grid is not None:
+        from .formats.png.sheet import parse_grid, write_sheet
+
         rows, cols = parse_grid(grid) if isinstance(grid, str) else grid
         if str(out).endswith(("/", os.sep)) or target.is_dir():
             raise ParameterError("out", str(out), "must be a PNG file for a contact sheet, not a folder")

@@ -20,7 +20,6 @@ are: only strings are ever looked up in the registry.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from dataclasses import dataclass
@@ -166,6 +165,8 @@ def _known() -> dict[str, Dataset]:
 
 def _selection(dataset: Dataset, spec: str) -> Selection:
     """``SPLIT[START:STOP]`` checked against the dataset's splits and views."""
+    import difflib  # for the message only: not paid at start-up
+
     wanted = parse_selection(spec)
     if wanted.split in dataset.views:
         return wanted.of_view(dataset.views[wanted.split], wanted.split)
@@ -178,6 +179,8 @@ def _selection(dataset: Dataset, spec: str) -> Selection:
 
 
 def _no_such(arg: str, name: str, known: dict[str, Dataset]) -> str:
+    import difflib  # for the message only: not paid at start-up
+
     lowered = {n.lower().replace("_", "-"): n for n in known}
     close = difflib.get_close_matches(name.lower().replace("_", "-"), list(lowered), n=1, cutoff=0.6)
     hint = f"; did you mean {lowered[close[0]]}?" if close else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,17 @@ def test_detects_formats(tmp_path: Path, pair: tuple[Path, Path]) -> None:
         "npy",
         "csv",
     ]
+
+
+def test_idx_content_is_idx_whatever_the_name(tmp_path: Path, pair: tuple[Path, Path]) -> None:
+    """IDX magic, compressed or not, decides before any suffix: an IDX file named x.npy is IDX."""
+    (tmp_path / "x.npy").write_bytes(gzip.decompress(pair[0].read_bytes()))  # raw IDX
+    (tmp_path / "y.csv.gz").write_bytes(pair[1].read_bytes())  # gzip IDX
+    assert detect(tmp_path / "x.npy").name == "idx" and detect(tmp_path / "y.csv.gz").name == "idx"
+    back = convert([str(tmp_path / "x.npy"), str(tmp_path / "y.csv.gz")], to="npz", out=tmp_path / "o.npz")
+    assert back.records == {"": 600} and back.source_format == "idx"
+    (tmp_path / "z.npy").write_bytes(b"\x00\x00\x07\x01")  # an unknown type code: not IDX
+    assert detect(tmp_path / "z.npy").name == "npy"
 
 
 def test_idx_output_compression_and_names(pair: tuple[Path, Path], tmp_path: Path) -> None:

@@ -112,7 +112,13 @@ def get(name: str) -> Format:
 
 
 def detect(path: Path) -> Format:
-    """The format of an existing file or folder: the first by ``sniff_order`` that recognises it."""
+    """The format of an existing file or folder: IDX for a file that starts with an IDX magic
+    number (compressed or not) whatever its name, else the first by ``sniff_order`` that
+    recognises it (the others are not even imported for an IDX file)."""
+    from ..idx import has_magic
+
+    if path.is_file() and has_magic(path):
+        return get("idx")
     for fmt in sorted((get(name) for name in FORMATS), key=lambda f: f.sniff_order):
         if fmt.sniff(path):
             return fmt

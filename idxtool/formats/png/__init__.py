@@ -13,8 +13,6 @@ from pathlib import Path
 from ...model import Splits
 from ...progress import ProgressFactory
 from .. import ReadOptions, Target, WriteOptions
-from .reader import read
-from .tree import write_tree
 
 
 class PngFormat:
@@ -28,6 +26,8 @@ class PngFormat:
         return path.is_dir()
 
     def read(self, paths: Sequence[Path], options: ReadOptions) -> Splits:
+        from .reader import read
+
         return read(paths[0], transpose=options.transpose)
 
     def target(self, splits: Splits) -> Target:
@@ -36,6 +36,8 @@ class PngFormat:
     def write(
         self, splits: Splits, out: Path, options: WriteOptions, *, final: Path, progress: ProgressFactory | None
     ) -> None:
+        from .tree import write_tree
+
         write_tree(out, splits, options.png, progress)
 
 
