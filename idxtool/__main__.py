@@ -1,5 +1,5 @@
 """Run idxtool as ``python -m idxtool``."""
 
-from idxtool.cli import main
+from idxtool.cli import run
 
-main()
+run()
