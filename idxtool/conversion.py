@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,8 +24,10 @@ from .loading import Input, read_splits
 from .model import LabelInfo, Part, Splits, check_part
 from .outputs import output_file, output_folder
 from .progress import ProgressFactory
-from .registry import Dataset
 from .sources import resolve
+
+if TYPE_CHECKING:
+    from .registry import Dataset
 
 __all__ = ["ConvertResult", "ExportResult", "PngOptions", "convert", "export_png"]
 

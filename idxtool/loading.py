@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -19,8 +19,10 @@ from .errors import DataError, UsageError
 from .idx import IdxFile, open_idx
 from .model import LabelInfo, Part, SplitFiles, Splits, check_classes, check_images_shape, check_part
 from .progress import ProgressFactory
-from .registry import Dataset
 from .sources import DatasetRef, Remote, Source, Stdin, describe_source, resolve
+
+if TYPE_CHECKING:
+    from .registry import Dataset
 
 #: An input as the library takes it: a word, a path, a resolved source or a binary file object.
 Input = str | os.PathLike[str] | DatasetRef | Stdin | Remote | BinaryIO

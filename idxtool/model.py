@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .errors import DataError
-from .registry import Dataset
 from .selection import Selection
+
+if TYPE_CHECKING:
+    from .registry import Dataset
 
 __all__ = [
     "ImageSource",

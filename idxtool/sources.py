@@ -24,12 +24,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from . import registry
 from .errors import InputNotFoundError, UnknownDatasetError, UsageError
-from .registry import Dataset
 from .selection import Selection, parse_selection
+
+if TYPE_CHECKING:
+    from .registry import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,8 @@ def resolve(arg: str | os.PathLike[str] | DatasetRef | Stdin) -> Source:
 
 
 def _known() -> dict[str, Dataset]:
+    from . import registry  # not for a path: its manifests are read only when a name is looked up
+
     return {d.name: d for d in registry.all_datasets()}
 
 

@@ -15,9 +15,7 @@ Where ``os.fork`` is missing (Windows), or for one share, the task runs in the p
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import pickle
 import select
 import signal
 import struct
@@ -49,6 +47,8 @@ def die_with_parent(parent: int) -> None:
     everywhere, a thread checks every second that the parent is still ours and exits if not.
     """
     if sys.platform.startswith("linux"):
+        import ctypes  # in the worker: not paid at start-up
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
@@ -74,6 +74,8 @@ def _send(fd: int, kind: bytes, payload: bytes) -> None:
 
 def _error_payload(exc: BaseException) -> bytes:
     """The exception pickled; one that cannot be, as an OSError with its message."""
+    import pickle
+
     try:
         data = pickle.dumps(exc)
         pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
@@ -185,6 +187,8 @@ class Workers:
                     if kind == b"p":
                         report(_COUNT.unpack(payload)[0])
                     elif error is None:
+                        import pickle  # only on failure: not paid at start-up
+
                         error = pickle.loads(payload)  # our own child wrote it
                         self._kill()
         return error
