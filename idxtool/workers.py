@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-__all__ = ["Report", "Task", "Workers", "can_fork", "die_with_parent"]
+__all__ = ["Report", "Task", "WorkQueue", "Workers", "can_fork", "die_with_parent"]
 
 #: ``report(n)``: ``n`` more things done.
 Report = Callable[[int], None]
@@ -98,6 +98,41 @@ def _run_child(task: Task, share: int, fd: int, parent: int) -> None:
             _send(fd, b"e", _error_payload(exc))
     finally:
         os._exit(code)
+
+
+class WorkQueue:
+    """The numbers ``0 .. count - 1``, each handed out once to whichever process asks first.
+
+    Made before the fork, shared by the workers: a pipe filled at once with every number and
+    closed for writing, so a worker that is done with one piece takes the next, and the
+    workers finish together however fast each one runs. Each number is one 4-byte write, and
+    a pipe hands whole small writes to one reader each; at most :data:`WorkQueue.LIMIT`
+    numbers (4 KiB: what the smallest pipe buffer holds, so filling it never blocks).
+    """
+
+    LIMIT = 1024
+    _ITEM = struct.Struct("<I")
+
+    def __init__(self, count: int) -> None:
+        if not 0 <= count <= self.LIMIT:
+            raise ValueError(f"a WorkQueue holds 0 to {self.LIMIT} numbers, not {count}")
+        self._read, write_end = os.pipe()
+        try:
+            data = b"".join(self._ITEM.pack(i) for i in range(count))
+            while data:
+                data = data[os.write(write_end, data) :]
+        finally:
+            os.close(write_end)
+
+    def take(self) -> int | None:
+        """The next number, or None when all are taken."""
+        data = os.read(self._read, self._ITEM.size)
+        return self._ITEM.unpack(data)[0] if data else None
+
+    def close(self) -> None:
+        """Close this process's end of the queue."""
+        with contextlib.suppress(OSError):
+            os.close(self._read)
 
 
 class Workers:

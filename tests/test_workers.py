@@ -3,6 +3,7 @@ killed by a signal is an error, and no worker outlives the parent's wait or its 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from idxtool.errors import OutputError
-from idxtool.workers import Report, Workers, can_fork
+from idxtool.workers import Report, Workers, WorkQueue, can_fork
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
@@ -53,7 +54,8 @@ def test_a_workers_error_is_raised_again_and_stops_the_others(tmp_path: Path) ->
     def task(share: int, report: Report) -> None:
         if share == 0:
             raise OutputError(errno.ENOSPC, "No space left on device", str(tmp_path / "t"))
-        (tmp_path / "slow").write_text(str(os.getpid()))
+        (tmp_path / "slow.tmp").write_text(str(os.getpid()))
+        (tmp_path / "slow.tmp").rename(tmp_path / "slow")  # whole, or not there: it may be killed at once
         time.sleep(60)
 
     started = time.monotonic()
@@ -90,13 +92,35 @@ def test_a_worker_killed_by_a_signal_is_an_error() -> None:
 @needs_fork
 def test_leaving_early_kills_and_reaps_every_worker(tmp_path: Path) -> None:
     def task(share: int, report: Report) -> None:
-        (tmp_path / f"w{share}").write_text(str(os.getpid()))
+        (tmp_path / f"w{share}.tmp").write_text(str(os.getpid()))
+        (tmp_path / f"w{share}.tmp").rename(tmp_path / f"w{share}")
         time.sleep(60)
 
     with pytest.raises(KeyboardInterrupt), Workers(task, 2):
         deadline = time.monotonic() + 10
-        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        while len(list(tmp_path.glob("w?"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         raise KeyboardInterrupt  # as Ctrl-C in the parent, before or while it waits
-    pids = [int(p.read_text()) for p in tmp_path.iterdir()]
+    pids = [int(p.read_text()) for p in tmp_path.glob("w?")]
     assert len(pids) == 2 and not any(alive(pid) for pid in pids)
+
+
+@needs_fork
+def test_a_work_queue_hands_each_piece_to_one_worker_once(tmp_path: Path) -> None:
+    queue = WorkQueue(WorkQueue.LIMIT)
+
+    def task(share: int, report: Report) -> None:
+        taken = []
+        while (piece := queue.take()) is not None:
+            taken.append(piece)
+            if share == 0:
+                time.sleep(0.001)  # a slow worker: the other takes more pieces
+        (tmp_path / f"taken-{share}").write_text(" ".join(map(str, taken)))
+
+    with contextlib.closing(queue), Workers(task, 3) as workers:
+        workers.wait()
+    taken = [[int(t) for t in (tmp_path / f"taken-{s}").read_text().split()] for s in range(3)]
+    assert sorted(t for share in taken for t in share) == list(range(WorkQueue.LIMIT))
+    assert len(taken[0]) < max(len(taken[1]), len(taken[2]))  # the free ones took more
+    with pytest.raises(ValueError, match="holds 0 to 1024 numbers"):
+        WorkQueue(WorkQueue.LIMIT + 1)

@@ -17,6 +17,7 @@ when complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -31,7 +32,7 @@ from ...errors import DataError, ParameterError
 from ...model import LabelInfo, Part, Splits
 from ...outputs import Listing
 from ...progress import ProgressFactory, start
-from ...workers import Workers
+from ...workers import Workers, WorkQueue
 from . import encoder
 
 #: Records encoded and written between two progress reports.
@@ -42,6 +43,9 @@ CHUNK = 5000
 #: 2 cores by tests/benchmarks/bench_png.py (medians on tmpfs): 2 worker processes, each
 #: reading and writing its own share, take 0.6x the time of 1 at 60,000 and 814,255 images.
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+#: Records in a piece of a file that workers take one at a time (more for the largest sets:
+#: a queue holds at most WorkQueue.LIMIT pieces).
+PIECE = 2000
 #: What reading past a record of a compressed source costs next to writing it as a PNG file
 #: (gzip decompression against encoding and creating the file), for :func:`shares`.
 SKIP_COST = 0.15
@@ -310,8 +314,10 @@ def write_tree(
 ) -> dict[str, int]:
     """Write ``splits`` as PNG trees into the existing, empty folder ``root`` (one per split).
 
-    Each of ``opts.jobs`` worker processes writes its share of every split, reading those
-    records from the source itself, while this process writes ``labels.csv``.
+    ``opts.jobs`` worker processes read the records from the source themselves, encode and
+    write them: pieces of a file read from any record on (uncompressed), taken by whichever
+    worker is free; shares of a compressed file fixed in advance. Meanwhile this process
+    writes ``labels.csv`` and the record of the files.
 
     Returns
     -------
@@ -325,15 +331,28 @@ def write_tree(
     plans = [_plan(root / split if split else root, part, info, opts, digits) for split, part in splits.parts.items()]
     total = sum(len(p.index) for p in plans)
     jobs = max(1, opts.jobs or DEFAULT_JOBS) if total > BATCH else 1
-    cuts = [shares(p.index, jobs, 0.0 if p.part.seekable else SKIP_COST) for p in plans]
+    # Records of a file read from any record on are pieces any worker takes when it is free
+    # (so the workers end together); those of a compressed one, shares fixed in advance.
+    fixed: list[list[tuple[_Plan, tuple[int, int]]]] = [[] for _ in range(jobs)]
+    pieces: list[tuple[_Plan, tuple[int, int]]] = []
+    size = max(PIECE, -(-total // (WorkQueue.LIMIT - len(plans))))  # ceil: each plan may add one
+    for plan in plans:
+        if plan.part.seekable:
+            pieces += [(plan, (b, min(b + size, len(plan.index)))) for b in range(0, len(plan.index), size)]
+        else:
+            for share, bounds in enumerate(shares(plan.index, jobs, SKIP_COST)):
+                fixed[share].append((plan, bounds))
     for plan in plans:
         _make_folders(plan)
+    queue = WorkQueue(len(pieces))
 
     def task(share: int, report: Callable[[int], None]) -> None:
-        for plan, bounds in zip(plans, cuts, strict=True):
-            _write_share(plan, bounds[share], opts, info, report)
+        for plan, bounds in fixed[share]:
+            _write_share(plan, bounds, opts, info, report)
+        while (piece := queue.take()) is not None:
+            _write_share(*pieces[piece], opts, info, report)
 
-    with Workers(task, jobs) as workers:
+    with contextlib.closing(queue), Workers(task, jobs) as workers:
         bar = start(progress, "PNG", total, "images")
         done = 0
 
