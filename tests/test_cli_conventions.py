@@ -265,3 +265,26 @@ def test_a_path_is_never_folded_on_a_narrow_terminal(sample_files: tuple[Path, P
     text = ANSI.sub("", re.sub(r"\x1b\[[0-9;]*m", "", seen.decode()))
     assert str(path) in text.replace("\r", "").splitlines(), text
     assert "value counts" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("args", [["list"], ["inspect", "no-such-file.gz"]])
+def test_ctrl_c_after_the_command_is_over_keeps_its_exit_code(args: list[str], tmp_path: Path) -> None:
+    """A Ctrl-C landing once the command is done (in click's own exit) must not turn the run
+    into click's "Aborted!" and exit 1: the program keeps the command's own exit code."""
+    script = (
+        "import os, signal, time, idxtool.cli as cli\n"
+        "inner = cli.IdxGroup._invoke\n"
+        "def late_ctrl_c(self, ctx):\n"
+        "    try:\n"
+        "        return inner(self, ctx)\n"
+        "    finally:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2)\n"
+        "cli.IdxGroup._invoke = late_ctrl_c\n"
+        "cli.run()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False
+    )
+    assert "Aborted" not in proc.stderr
+    assert proc.returncode == (0 if args == ["list"] else 2), proc.stderr

@@ -87,20 +87,41 @@ class IdxGroup(click.Group):
 
     def _invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _finishing()
+            return result
         except IdxError as exc:
+            _finishing()
             from .options import remedy
 
             _fail(ctx, remedy(exc), exc.exit_code)
         except KeyboardInterrupt:
+            _finishing()
             _fail(ctx, "interrupted", 130)
         except BrokenPipeError:
+            _finishing()
             sys.stderr.close()  # the reader went away (| head): not an error worth a message
             ctx.exit(141)
         except OSError as exc:
+            _finishing()
             # Disk full, permission denied on an output, ...: name the file, no traceback.
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(ctx, f"{where}{exc.strerror or exc}", 1)
+
+
+#: True in the ``idxtool`` program (:func:`run`), not where :func:`main` is called as a function.
+_ending_process = False
+
+
+def _finishing() -> None:
+    """The command is over, its exit code decided: in the program, Ctrl-C is ignored from now on.
+
+    A Ctrl-C landing in the last instructions (click's own exit) would otherwise become
+    click's ``Aborted!`` and exit code 1 for a run that completed, or that failed for another
+    reason. A process that is not ending (tests, a caller of :func:`main`) keeps its handler.
+    """
+    if _ending_process and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Terminated(BaseException):
@@ -185,6 +206,8 @@ def run() -> None:
     """
     import gc
 
+    global _ending_process  # one flag, set once, by the program's entry point
+    _ending_process = True
     try:
         main()
     finally:
