@@ -18,7 +18,10 @@ Children run as an installed idxtool does, from cached byte code: a machine that
 at every start of an editable install, ~40 ms that no installed copy pays. The byte code goes
 to a temporary ``PYTHONPYCACHEPREFIX``, written by an untimed warm-up run.
 
-Run: ``python tests/benchmarks/bench_png.py [--sizes 60000,814255] [--repeat 3] [--jobs 1,2]``.
+With ``--gzip`` the input files are gzip-compressed (as a fetched dataset's are): workers then
+decompress up to their share instead of reading from it, against the same floor.
+
+Run: ``python tests/benchmarks/bench_png.py [--sizes 60000,814255] [--repeat 3] [--jobs 1,2] [--gzip]``.
 """
 
 from __future__ import annotations
@@ -107,6 +110,14 @@ def run_child(argv: list[str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, out.decode()
 
 
+def compressed(path: Path) -> Path:
+    """``path`` gzip-compressed beside it (level 6, as published files are)."""
+    target = path.with_name(path.name + ".gz")
+    with open(path, "rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+    return target
+
+
 def command(images: Path, labels: Path, out: Path) -> list[str]:
     """``idxtool export-png`` of ``images`` and ``labels`` into ``out``, to be followed by the job count."""
     return [sys.executable, "-m", "idxtool", "export-png", str(images), str(labels), "-o", str(out), "-j"]
@@ -117,6 +128,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="60000,814255")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", default="1,2", help="job counts to compare")
+    parser.add_argument("--gzip", action="store_true", help="gzip-compressed input files")
     args = parser.parse_args()
     where = Path(os.environ.get("BENCH_PNG_DIR", "/dev/shm"))
     jobs = [int(j) for j in args.jobs.split(",")]
@@ -131,6 +143,9 @@ def main() -> None:
             run_child(warm_up)
         for count in [int(s) for s in args.sizes.split(",")]:
             images, labels = make_input(base, count)
+            sources = [images, labels]
+            if args.gzip:
+                sources = [compressed(images), compressed(labels)]
             floors: list[float] = []
             times: dict[int, list[float]] = {j: [] for j in jobs}
             rss: dict[int, list[float]] = {j: [] for j in jobs}
@@ -142,20 +157,21 @@ def main() -> None:
                 shutil.rmtree(out)
                 for j in jobs:
                     out = base / f"idx{r}-{j}"
-                    wall, peak, _ = run_child([*command(images, labels, out), str(j)])
+                    wall, peak, _ = run_child([*command(*sources, out), str(j)])
                     times[j].append(wall)
                     rss[j].append(peak)
                     shutil.rmtree(out)
             floor = statistics.median(floors)
-            print(f"{count:,} images on {where}: floor (os.open/os.write) {floor:.2f} s")
+            kind = "gzip" if args.gzip else "raw"
+            print(f"{count:,} images ({kind} IDX) on {where}: floor (os.open/os.write) {floor:.2f} s")
             for j in jobs:
                 t = statistics.median(times[j])
                 print(
                     f"  export-png -j {j}: {t:.2f} s = {t / floor:.2f}x the floor; "
                     f"peak RSS {max(rss[j]):.0f} MB (runs: {', '.join(f'{x:.2f}' for x in times[j])})"
                 )
-            images.unlink()
-            labels.unlink()
+            for path in {images, labels, *sources}:
+                path.unlink()
 
 
 if __name__ == "__main__":
