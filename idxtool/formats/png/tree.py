@@ -8,11 +8,12 @@ number classes by sorted folder name, give every image its label: numbers are ze
 ``<index>`` is the record's position in its source, zero-padded to the width of the last
 index.
 
-The images are streamed: chunk by chunk from the source, batch by batch to the encoder
-(inline, or in worker processes that die with their parent), and ``labels.csv`` grows per
-batch, so memory stays bounded by the chunk size whatever the dataset's size. Everything
-goes into the staging folder that :func:`idxtool.outputs.output_folder` moves into place
-when complete.
+The images are streamed: worker processes (:mod:`idxtool.workers`) each read their own
+records chunk by chunk from the source, and encode and write them batch by batch, while this
+process writes ``labels.csv`` and lists the files for the output's record, a batch at a
+time: memory stays bounded by the chunk size whatever the dataset's size, and nothing is
+sent between processes but progress. Everything goes into the staging folder that
+:func:`idxtool.outputs.output_folder` moves into place when complete.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def index_width(count: int) -> int:
     return len(str(max(count - 1, 0)))
 
 
-# -- workers ---------------------------------------------------------------------------------
+# -- shares of the work ----------------------------------------------------------------------
 
 
 def _write_batch(root: str, paths: list[str], images: np.ndarray, level: int) -> int:
@@ -181,7 +182,7 @@ def shares(index: np.ndarray, jobs: int, skip_cost: float) -> list[tuple[int, in
     return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
-# -- plans and shares ------------------------------------------------------------------------
+# -- plans -----------------------------------------------------------------------------------
 
 
 def check_images(part: Part) -> None:
