@@ -138,6 +138,11 @@ class IdxImages:
         with open_input(self.path) as f:
             yield from f.chunks(records, start=start, stop=stop)
 
+    def read(self) -> np.ndarray:
+        """All records in one allocation, filled in place (:meth:`IdxFile.read`)."""
+        with open_input(self.path) as f:
+            return f.read()
+
 
 def read_part(files: SplitFiles) -> Part:
     """One split's images (streamed from their file) and labels, the selected records, checked."""

@@ -109,12 +109,20 @@ class Part:
 
     @property
     def images(self) -> np.ndarray:
-        """All images as one array (a streamed source is read whole, once)."""
+        """All images as one array (a streamed source is read whole, once).
+
+        A source that reads itself whole (``read()``: an IDX file, into one allocation that
+        its size vouches for) does; any other is read chunk by chunk and joined.
+        """
         if self._array is None:
             if self._source is None:  # pragma: no cover - one of the two is always set
                 raise DataError(f"{self.images_name}: no images")
-            chunks = list(self._source.chunks())
-            self._array = np.concatenate(chunks) if chunks else np.empty(self._source.shape, self._source.dtype)
+            read = getattr(self._source, "read", None)
+            if callable(read):
+                self._array = read()
+            else:
+                chunks = list(self._source.chunks())
+                self._array = np.concatenate(chunks) if chunks else np.empty(self._source.shape, self._source.dtype)
             self._source = None
         return self._array
 
@@ -193,6 +201,17 @@ class _Range:
     def chunks(self, records: int | None = None, *, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         end = self.end if stop is None else self.first + stop
         return self.source.chunks(records, start=self.first + start, stop=end)
+
+    def read(self) -> np.ndarray:
+        """The records, read chunk by chunk into one array (the source's shape vouches for it)."""
+        out = np.empty(self.shape, self.dtype)
+        at = 0
+        for chunk in self.chunks():
+            out[at : at + len(chunk)] = chunk
+            at += len(chunk)
+        if at != len(out):  # pragma: no cover - a source yields its records or raises
+            raise DataError(f"records {self.first} to {self.end}: the source ended after {self.first + at}")
+        return out
 
 
 @dataclass

@@ -429,3 +429,47 @@ def test_parts_read_a_range_of_records(tmp_path: Path) -> None:
         assert narrow.seekable == part.seekable
         assert np.array_equal(np.concatenate(list(narrow.image_chunks(2, start=1, stop=3))), data[5:7])
         assert np.array_equal(np.concatenate(list(narrow.image_chunks())), data[4:9])
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_part_reads_its_file_whole_into_one_array(tmp_path: Path, suffix: str) -> None:
+    """Part.images of a file: the file's own whole read (one allocation, filled in place), or
+    the selected records only; a body cut short is an error, never unfilled memory."""
+    from idxtool.loading import IdxImages
+    from idxtool.model import Part
+
+    data = np.arange(9 * 4 * 3, dtype=np.uint8).reshape(9, 4, 3)
+    path = idx.write(tmp_path / f"x{suffix}", data)
+    whole = Part(IdxImages(path)).images
+    assert np.array_equal(whole, data) and whole.flags.writeable
+    assert np.array_equal(Part(IdxImages(path)).select(2, 7).images, data[2:7])
+    assert np.array_equal(Part(IdxImages(path)).select(3, 3).images, data[3:3])
+    cut = tmp_path / f"cut{suffix}"
+    body = idx.Header(0x08, (9, 4, 3)).pack() + data.tobytes()[:-5]
+    cut.write_bytes(gzip.compress(body) if suffix else body)
+    with pytest.raises(InvalidIdxError, match="body is shorter"):  # raw: from its size, at once
+        Part(IdxImages(cut)).images  # noqa: B018
+    with pytest.raises(InvalidIdxError, match="body is shorter"):
+        Part(IdxImages(cut)).select(5, 9).images  # noqa: B018
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_reading_a_part_whole_holds_its_images_once(tmp_path: Path, suffix: str) -> None:
+    """Not chunks and then their join: the peak is one copy of the images and a chunk of the
+    decompressor's (numpy reports its allocations to tracemalloc)."""
+    import tracemalloc
+
+    from idxtool.loading import IdxImages
+    from idxtool.model import Part
+
+    data = np.random.default_rng(0).integers(0, 256, (40_000, 28, 28), dtype=np.uint8)  # 31 MB
+    path = idx.write(tmp_path / f"x{suffix}", data)
+    part = Part(IdxImages(path))
+    tracemalloc.start()
+    try:
+        images = part.images
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(images, data)
+    assert peak < data.nbytes + 2 * idx.CHUNK_BYTES, f"peak {peak:,} bytes for {data.nbytes:,} bytes of images"
