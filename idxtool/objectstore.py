@@ -10,6 +10,11 @@ completion marker :data:`MARKER` last, a JSON list of the objects and their size
 prefix without its marker is an upload still running or one that died: :func:`read` (and
 ``convert s3://... --to idx``) refuses it. Replacing an output (``force``) removes the old
 marker first, so a reader never takes a half-replaced output for a complete one.
+
+Before its first object an upload lists every object it may leave behind in
+:data:`UPLOADING` (removed once the marker is written): an upload that died is then known
+for idxtool's own, and ``force`` replaces it (without ``force`` it is refused, as it may
+still be running on another machine).
 """
 
 from __future__ import annotations
@@ -32,10 +37,22 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MARKER", "ObjectPath", "download_prefix", "filesystem", "is_url", "open_object", "read", "write_output"]
+__all__ = [
+    "MARKER",
+    "UPLOADING",
+    "ObjectPath",
+    "download_prefix",
+    "filesystem",
+    "is_url",
+    "open_object",
+    "read",
+    "write_output",
+]
 
 #: The completion marker, written last under an output's prefix (Hadoop and Spark's name).
 MARKER = "_SUCCESS"
+#: The objects an upload under way may leave behind: written before the first, removed last.
+UPLOADING = "_UPLOADING"
 SCHEMES = ("s3://",)
 
 
@@ -111,10 +128,10 @@ def open_object(url: str) -> IO[bytes]:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _marker_of(fs: Any, prefix: str) -> dict[str, int] | None:
-    """The objects (relative key -> size) the marker under ``prefix`` lists; None without a marker."""
+def _marker_of(fs: Any, prefix: str, name: str = MARKER) -> dict[str, int] | None:
+    """The objects (relative key -> size) the marker ``name`` under ``prefix`` lists; None without it."""
     try:
-        data = json.loads(fs.cat_file(f"{prefix}/{MARKER}"))
+        data = json.loads(fs.cat_file(f"{prefix}/{name}"))
     except FileNotFoundError:
         return None
     except ValueError:
@@ -209,30 +226,45 @@ def _upload(
 ) -> None:
     there = _listing(fs, prefix)
     old = _marker_of(fs, prefix)
-    ours = set(old or {})
+    unfinished = _marker_of(fs, prefix, UPLOADING)
+    if unfinished is not None and not force:
+        raise OutputExistsError(
+            f"{base}/: holds an upload by idxtool that did not finish (its {UPLOADING} list: "
+            "still running elsewhere, or it died)",
+            filename=base,
+        )
     if old is not None and not force:
         raise OutputExistsError(f"{base}/: already holds an output (its {MARKER} marker)", filename=base)
+    ours = set(old or {}) | set(unfinished or {})
     foreign = sorted(rel for rel in local if rel in there and rel not in ours)
     if foreign:
         raise ForeignFileError(f"{base}/{foreign[0]}: exists and idxtool did not write it; not replacing it")
+    sizes = {rel: p.stat().st_size for rel, p in local.items()}
+    _put_list(fs, f"{prefix}/{UPLOADING}", {**(old or {}), **(unfinished or {}), **sizes})
     if old is not None:
         fs.rm_file(f"{prefix}/{MARKER}")  # from here on the prefix reads as incomplete
-    total = sum(p.stat().st_size for p in local.values())
+    total = sum(sizes.values())
     task = start_progress(progress, f"upload {base}/", total, "bytes")
     done = 0
     try:
         for rel, path in local.items():
             fs.put_file(str(path), f"{prefix}/{rel}")
-            done += path.stat().st_size
+            done += sizes[rel]
             task.update(done)
     finally:
         task.close()
     for rel in sorted(ours - set(local)):
         if rel in there:
             fs.rm_file(f"{prefix}/{rel}")
-    doc = {"written_by": "idxtool", "objects": {rel: p.stat().st_size for rel, p in local.items()}}
-    fs.pipe_file(f"{prefix}/{MARKER}", (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    _put_list(fs, f"{prefix}/{MARKER}", sizes)
+    fs.rm_file(f"{prefix}/{UPLOADING}")
     logger.info("%s/: %d objects and the %s marker written", base, len(local), MARKER)
+
+
+def _put_list(fs: Any, key: str, objects: dict[str, int]) -> None:
+    """Write the object ``key``: idxtool's JSON list of objects (relative key -> size)."""
+    doc = {"written_by": "idxtool", "objects": objects}
+    fs.pipe_file(key, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
 
 
 # -- reading ------------------------------------------------------------------------------------

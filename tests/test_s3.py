@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -146,6 +147,43 @@ def test_foreign_objects_are_never_replaced(s3: Bucket, mnist: tuple[np.ndarray,
     assert code == 2, output
     assert "idxtool did not write it" in output
     assert s3.fs().cat_file(f"{s3.name}/mine/data.npz") == b"someone else's"
+
+
+def test_an_upload_that_died_is_replaced_with_force_only(
+    s3: Bucket, mnist_images: Path, mnist_labels: Path, tmp_path: Path
+) -> None:
+    """A real idxtool process killed (SIGKILL) after its third object: the prefix reads as
+    incomplete, a rerun refuses it without --force, and --force replaces it (the dead run's
+    objects that the new output does not write again included), leaving no trace of it."""
+    url = f"{s3.url}/died"
+    crash = (
+        "import os, signal, s3fs, sys\n"
+        "put, n = s3fs.S3FileSystem.put_file, [0]\n"
+        "def dying(self, *a, **k):\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 4:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return put(self, *a, **k)\n"
+        "s3fs.S3FileSystem.put_file = dying\n"
+        "from idxtool.cli import run\n"
+        "run()\n"
+    )
+    args = ["convert", str(mnist_images), str(mnist_labels), "--to", "webdataset", "--shards", "4", "-o", url]
+    died = subprocess.run(
+        [sys.executable, "-c", crash, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert died.returncode == -9, died.stderr
+    fs, key = s3.fs(), f"{s3.name}/died"
+    left = {k.rsplit("/", 1)[-1] for k in fs.find(key)}
+    assert objectstore.UPLOADING in left and "train-000001.tar" in left and objectstore.MARKER not in left
+    with pytest.raises(DataError, match="incomplete output"):
+        objectstore.read(url)
+    code, output = run(*args)
+    assert code == 2 and "holds an upload by idxtool that did not finish" in output and "--force" in output
+    code, output = run(*args[:-4], "--shards", "1", "-o", url, "--force")
+    assert code == 0, output
+    assert {k.rsplit("/", 1)[-1] for k in fs.find(key)} == {"_SUCCESS", "dataset.json", "train-000000.tar"}
+    assert objectstore.read(url).parts["train"].count == 10_000
 
 
 def _npz(mnist: tuple[np.ndarray, np.ndarray]) -> Path:
