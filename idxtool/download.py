@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import re
@@ -66,6 +67,8 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 #: this many seconds at _FAST_ENOUGH bytes per second (then one connection is not the limit).
 _SPLIT_AFTER = 0.1
 _FAST_ENOUGH = 64e6
+#: Seconds between two records of the ranges a ranged download has written (see _write_done).
+_RECORD_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -303,22 +306,107 @@ def _open_part(part: Path, name: str, *, keep: bool) -> _Part:
         raise _refuse(name, part, why)
     if not keep:
         out.resize(0)
+        _drop_done(part)
     return out
 
 
 def _resumable(part: Path) -> int:
-    """The bytes of a partial file that may be resumed (0 when there is none, or it is unsafe)."""
+    """The bytes from the start of a partial file that may be resumed (0 when there is none,
+    or it is unsafe): the file's size, or what a record of ranges says was written from byte 0."""
     try:
         st = os.lstat(part)
     except OSError:
         return 0
-    return 0 if _unsafe(part, st) else st.st_size
+    if _unsafe(part, st):
+        return 0
+    done = _read_done(part)
+    if done is not None:
+        return done[0][1] if done and done[0][0] == 0 else 0
+    return st.st_size
 
 
 def _remove(part: Path) -> None:
-    """Remove the partial file (a link is removed, never its target)."""
+    """Remove the partial file and its record of ranges (a link is removed, never its target)."""
     with contextlib.suppress(FileNotFoundError):
         part.unlink()
+    _drop_done(part)
+
+
+# -- what a ranged download has written ----------------------------------------------------------
+#
+# A download in ranges fills its partial file out of order. While it runs it records the
+# ranges written so far beside it, every second (``.NAME.part.ranges``), so a run killed
+# without warning (SIGKILL, a lost machine) resumes them; every way out that runs removes the
+# record and leaves a plain prefix, or the finished file. Without a record a partial file is a
+# prefix. The whole file is hashed at the end: a record that lies costs a fresh download,
+# never a wrong file.
+
+
+def _done_file(part: Path) -> Path:
+    return part.with_name(part.name + ".ranges")
+
+
+def _identity(expected: Expected) -> str:
+    return f"{expected.size}:{expected.sha256 or ''}:{expected.md5 or ''}"
+
+
+def _read_done(part: Path, expected: Expected | None = None) -> list[tuple[int, int]] | None:
+    """The ranges a ranged download recorded as written in ``part`` (sorted, disjoint), or None
+    when there is no usable record: missing, malformed, for another file (``expected``), or
+    not matching the partial file's size."""
+    try:
+        fd = os.open(_done_file(part), os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(1 << 20)
+    try:
+        doc = json.loads(raw)
+        size, ranges = int(doc["size"]), [(int(a), int(b)) for a, b in doc["done"]]
+        key = str(doc["file"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    if expected is not None and key != _identity(expected):
+        return None
+    ends = [x for r in ranges for x in r]
+    if ends != sorted(ends) or any(a >= b for a, b in ranges) or (ends and (ends[0] < 0 or ends[-1] > size)):
+        return None
+    try:
+        st = os.lstat(part)
+    except OSError:
+        return None
+    return None if _unsafe(part, st) or st.st_size != size else ranges
+
+
+def _write_done(part: Path, expected: Expected, ranges: list[tuple[int, int]]) -> None:
+    """Record ``ranges`` as written (atomically; best effort: a failure only loses the record)."""
+    doc = {"file": _identity(expected), "size": expected.size, "done": ranges}
+    temp = _done_file(part).with_name(f"{_done_file(part).name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW | _O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc))
+        os.replace(temp, _done_file(part))
+    except OSError as exc:
+        logger.debug("%s: cannot record the ranges written (%s)", part, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def _drop_done(part: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_done_file(part))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with touching or overlapping ones joined; empty ones dropped."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def _commit(part: Path, path: Path, ident: tuple[int, int], name: str) -> None:
@@ -626,6 +714,7 @@ def _http_once(
                 if out.size() < offset:
                     raise SourceFailed("the partial file shrank while resuming; starting over", transient=True)
                 out.resize(offset)
+                _drop_done(part)  # a plain prefix from here on
                 os.lseek(out.fd, offset, os.SEEK_SET)
             else:
                 os.lseek(out.fd, 0, os.SEEK_SET)
@@ -721,7 +810,11 @@ def _stream_errors() -> tuple[type[Exception], ...]:
 
 
 def _keep_prefix(out: _Part, length: int) -> bool:
-    """Cut an interrupted multi-range partial back to its contiguous prefix; True if any is kept."""
+    """Cut an interrupted multi-range partial back to its contiguous prefix; True if any is kept.
+
+    The record of ranges goes after the cut: killed in between, the record no longer matches
+    the file's size and is ignored, and the file is the prefix it was cut to.
+    """
     try:
         if length:
             out.resize(length)
@@ -729,6 +822,8 @@ def _keep_prefix(out: _Part, length: int) -> bool:
     except _WriteFailed:
         out.close(sync=False)
         return False
+    finally:
+        _drop_done(out.path)
     return length > 0
 
 
@@ -766,12 +861,19 @@ def _ranged(
     if expected.size is None:
         raise _NoRanges("no size to split")
     size, n = expected.size, policy.connections
-    offset = _resumable(part)  # a prefix kept by an interrupted run
-    if offset >= size:
+    recorded = _read_done(part, expected)  # ranges of a run killed without warning
+    offset = _resumable(part)  # else a prefix kept by an interrupted run
+    have = recorded if recorded is not None else ([(0, offset)] if offset else [])
+    missing = _merged([(a, b) for a, b in zip([0] + [b for _, b in have], [a for a, _ in have] + [size], strict=True)])
+    left = sum(b - a for a, b in missing)
+    if not left:
         raise _NoRanges("nothing left to split")
-    count = max(n, min(4 * n, (size - offset) // (256 << 10)))
-    bounds = [(offset + a, offset + b) for a, b in _ranges(size - offset, count)]
-    first = _get(session, url, {"Range": f"bytes={bounds[0][0]}-{bounds[0][1] - 1}"}, policy, watch)
+    count = max(n, min(4 * n, left // (256 << 10)))
+    pieces = [(a + x, a + y) for a, b in missing for x, y in _ranges(b - a, max(1, round(count * (b - a) / left)))]
+    bounds = sorted(have + pieces)
+    wanted = [i for i, r in enumerate(bounds) if r in pieces]  # the pieces to fetch, in file order
+    head = bounds[wanted[0]]
+    first = _get(session, url, {"Range": f"bytes={head[0]}-{head[1] - 1}"}, policy, watch)
     if first.status_code != 206:
         first.close()
         if first.status_code == 200:
@@ -779,19 +881,25 @@ def _ranged(
         _accept(first, 0, expected, policy, part)  # raises the right SourceFailed
         raise _NoRanges(f"HTTP {first.status_code}")
     got = _content_range(first.headers.get("Content-Range", ""))
-    if got is None or got[:2] != bounds[0] or got[2] != size:
+    if got is None or got[:2] != head or got[2] != size:
         first.close()
         raise _NoRanges(f"the server answered with Content-Range: {first.headers.get('Content-Range')}")
     if "html" in first.headers.get("Content-Type", "").lower():
         first.close()
         raise SourceFailed(f"served an HTML page (Content-Type: {first.headers['Content-Type']}), not the file")
-    if offset:
+    if recorded:
+        logger.info("%s: %s: resuming the %s bytes still missing", expected.name, url, f"{left:,}")
+    elif offset:
         logger.info("%s: %s: resuming at byte %s", expected.name, url, f"{offset:,}")
-    out = _open_part(part, expected.name, keep=offset > 0)
+    out = _open_part(part, expected.name, keep=bool(have))
     stop = threading.Event()
     cond = threading.Condition()
-    done = [False] * len(bounds)
-    at = [start for start, _ in bounds]  # how far each piece got
+    done = [i not in wanted for i in range(len(bounds))]
+    at = [end if done[i] else start for i, (start, end) in enumerate(bounds)]  # how far each piece got
+
+    def written() -> list[tuple[int, int]]:
+        """What is in the file so far: the ranges done, and the start of each piece under way."""
+        return _merged([(start, at[i]) for i, (start, _) in enumerate(bounds)])
 
     def prefix() -> int:
         """The bytes written contiguously from the start (what one stream can resume from)."""
@@ -805,10 +913,10 @@ def _ranged(
 
     def take() -> int | None:
         with cond:
-            if stop.is_set() or taken[0] >= len(bounds):
+            if stop.is_set() or taken[0] >= len(wanted):
                 return None
             taken[0] += 1
-            return taken[0] - 1
+            return wanted[taken[0] - 1]
 
     def advance(received: int) -> None:
         with cond:
@@ -878,7 +986,7 @@ def _ranged(
         own = session if k == 0 else _session(watch)
         try:
             while (index := take()) is not None:
-                piece(index, own, first if index == 0 else None)
+                piece(index, own, first if index == wanted[0] else None)
                 with cond:
                     done[index] = not stop.is_set()
                     cond.notify_all()
@@ -892,27 +1000,30 @@ def _ranged(
             if own is not session:
                 own.close()
 
-    hasher = out.hasher(expected, offset) if offset else Hasher.for_expected(expected)
-    taken[1] = offset
+    hasher = Hasher.for_expected(expected)  # over the whole file, in order, as pieces complete
+    taken[1] = sum(b - a for a, b in have)
     index = -1
     try:
-        if out.size() < offset:
+        if out.size() < (size if recorded else offset):
             raise SourceFailed("the partial file shrank while resuming; starting over", transient=True)
         out.resize(size)  # sparse; cut back to the contiguous prefix if interrupted
-        with ThreadPoolExecutor(min(n, len(bounds)), thread_name_prefix="idxtool-range") as pool:
-            began = time.monotonic()
+        with ThreadPoolExecutor(min(n, len(wanted)), thread_name_prefix="idxtool-range") as pool:
+            began = saved = time.monotonic()
             pool.submit(worker, 0)
             try:
                 with cond:  # more connections only help when one is slow: look at the first piece
-                    cond.wait_for(lambda: done[0] or stop.is_set(), timeout=_SPLIT_AFTER)
+                    cond.wait_for(lambda: done[wanted[0]] or stop.is_set(), timeout=_SPLIT_AFTER)
                 took = time.monotonic() - began
-                if not (done[0] and (bounds[0][1] - bounds[0][0]) / max(took, 1e-6) >= _FAST_ENOUGH):
-                    for k in range(1, min(n, len(bounds))):
+                if not (done[wanted[0]] and (head[1] - head[0]) / max(took, 1e-6) >= _FAST_ENOUGH):
+                    for k in range(1, min(n, len(wanted))):
                         pool.submit(worker, k)
                 for index, (start, end) in enumerate(bounds):
                     with cond:
                         while not done[index] and not stop.is_set():
                             cond.wait(0.2)
+                            if time.monotonic() - saved >= _RECORD_EVERY:
+                                _write_done(part, expected, written())
+                                saved = time.monotonic()
                     if stop.is_set():
                         break
                     for pos in range(start, end, BLOCK):
@@ -926,6 +1037,7 @@ def _ranged(
             raise errors[0]
         watch.check()
         out.close()
+        _drop_done(part)
     except _WriteFailed as exc:
         keep = _keep_prefix(out, prefix())
         raise _disk_error(expected.name, part, exc, resumable=keep) from None
@@ -938,7 +1050,7 @@ def _ranged(
         if not _keep_prefix(out, prefix()):
             _remove(part)
         raise
-    digest, verdict = _check(part, hasher, expected, resumed=False)
+    digest, verdict = _check(part, hasher, expected, resumed=bool(have))
     return digest, verdict, out.ident
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import itertools
+import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -428,3 +430,94 @@ def test_a_full_disk_during_a_ranged_download_keeps_only_a_contiguous_prefix(
         download([server.url + IMAGES[1:]], small_disk / source.name, expected, policy=RANGED)
     kept = (small_disk / f".{source.name}.part").read_bytes()
     assert 0 < len(kept) < (expected.size or 0) and source.read_bytes().startswith(kept)  # no holes kept
+
+
+# -- a ranged download killed without warning ----------------------------------------------------------
+
+
+def _download_in_a_child(url: str, target: Path, expected: Expected) -> subprocess.Popen[bytes]:
+    """``download`` in its own process (so that it can be SIGKILLed), with RANGED's settings."""
+    script = (
+        "from idxtool.checksum import Expected\n"
+        "from idxtool.download import download\n"
+        "from idxtool.policy import Policy\n"
+        f"policy = Policy(connect_timeout=2, read_timeout=5, retries=0, backoff=0.01, connections=4, split_min=1 << 20)\n"
+        f"download([{url!r}], {str(target)!r}, Expected({expected.name!r}, {expected.sha256!r}, None, {expected.size}), "
+        "policy=policy)\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+
+
+def test_a_ranged_download_killed_without_warning_resumes_only_what_it_lacked(
+    server: FaultServer, images: tuple[Path, Expected], tmp_path: Path
+) -> None:
+    """SIGKILL runs no cleanup: the partial file keeps its holes. The record of the ranges
+    written (every second) lets the next run fetch exactly the rest, and the whole file is
+    hashed before it is accepted."""
+    source, expected = images
+    size = expected.size or 0
+    server.rate = 100_000  # four connections: about 4 s for the whole file
+    record = tmp_path / f".{source.name}.part.ranges"
+    child = _download_in_a_child(server.url + IMAGES[1:], tmp_path / source.name, expected)
+    deadline = time.monotonic() + 30
+    while not record.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.kill()
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == -9, err.decode()
+    kept = [tuple(r) for r in json.loads(record.read_text())["done"]]
+    have = sum(b - a for a, b in kept)
+    assert 0 < have < size and (tmp_path / f".{source.name}.part").stat().st_size == size  # holes and all
+    server.rate = None
+    before = len(server.hits(IMAGES))
+    download([server.url + IMAGES[1:]], tmp_path / source.name, expected, policy=RANGED)
+    assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+    asked = [tuple(map(int, h.headers["range"][6:].split("-"))) for h in server.hits(IMAGES)[before:]]
+    assert sum(b + 1 - a for a, b in asked) == size - have  # nothing twice, nothing recorded again
+    assert all(b < x or a >= y for a, b in asked for x, y in kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]  # no partial file, no record
+
+
+def test_a_record_of_ranges_that_lies_costs_a_fresh_download_not_a_wrong_file(
+    server: FaultServer, images: tuple[Path, Expected], tmp_path: Path, logs: Records
+) -> None:
+    source, expected = images
+    size = expected.size or 0
+    (tmp_path / f".{source.name}.part").write_bytes(os.urandom(size))  # garbage the record vouches for
+    identity = f"{size}:{expected.sha256}:"
+    (tmp_path / f".{source.name}.part.ranges").write_text(
+        json.dumps({"file": identity, "size": size, "done": [[0, size // 2]]})
+    )
+    download([server.url + IMAGES[1:]], tmp_path / source.name, expected, policy=RANGED)
+    assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+    assert any("after resuming; starting over" in line for line in logs.lines())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"not json", b'{"file": "other", "size": 1, "done": [[0, 1]]}', b'{"done": [[5, 2]]}', b"[]", b"\xff" * 64],
+)
+def test_a_record_that_does_not_fit_is_ignored(
+    server: FaultServer, images: tuple[Path, Expected], tmp_path: Path, record: bytes
+) -> None:
+    source, expected = images
+    (tmp_path / f".{source.name}.part.ranges").write_bytes(record)
+    download([server.url + IMAGES[1:]], tmp_path / source.name, expected, policy=RANGED)
+    assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
+def test_a_record_planted_as_a_link_is_never_written_through(
+    server: FaultServer, images: tuple[Path, Expected], tmp_path: Path
+) -> None:
+    source, expected = images
+    precious = tmp_path / "thesis.tex"
+    precious.write_text("precious")
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / f".{source.name}.part.ranges").symlink_to(precious)
+    server.rate = 200_000  # about two seconds: the download records its ranges at least once
+    download([server.url + IMAGES[1:]], tmp_path / "dl" / source.name, expected, policy=RANGED)
+    assert (tmp_path / "dl" / source.name).read_bytes() == source.read_bytes()
+    assert precious.read_text() == "precious" and not precious.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == [source.name]
