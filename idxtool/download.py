@@ -48,6 +48,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from . import progress as progress_
+from .atomic import temp_name
 from .cache import partial
 from .checksum import BLOCK, Digest, Expected, Hasher, Verdict, judge
 from .errors import DownloadError, UsageError
@@ -381,12 +382,14 @@ def _read_done(part: Path, expected: Expected | None = None) -> list[tuple[int, 
 def _write_done(part: Path, expected: Expected, ranges: list[tuple[int, int]]) -> None:
     """Record ``ranges`` as written (atomically; best effort: a failure only loses the record)."""
     doc = {"file": _identity(expected), "size": expected.size, "done": ranges}
-    temp = _done_file(part).with_name(f"{_done_file(part).name}.{os.getpid()}.tmp")
+    temp = temp_name(_done_file(part))  # a new name: never an existing file, never a link
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_NOFOLLOW | _O_CLOEXEC, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(doc))
         os.replace(temp, _done_file(part))
+    except FileExistsError as exc:  # a name taken meanwhile: not ours to remove
+        logger.debug("%s: cannot record the ranges written (%s)", part, exc)
     except OSError as exc:
         logger.debug("%s: cannot record the ranges written (%s)", part, exc)
         with contextlib.suppress(OSError):
