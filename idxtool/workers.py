@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
+import selectors
 import signal
 import struct
 import sys
@@ -204,28 +204,40 @@ class Workers:
         """Read every worker's messages until all pipes close; the first error, if any."""
         buffers = dict.fromkeys(self._pipes, b"")
         error: BaseException | None = None
-        while self._pipes:
-            ready, _, _ = select.select(list(self._pipes), [], [])
-            for fd in ready:
-                data = os.read(fd, 1 << 16)
-                if not data:
-                    os.close(fd)
-                    del self._pipes[fd]
-                    continue
-                buffers[fd] += data
-                while len(buffers[fd]) >= _MESSAGE.size:
-                    kind, size = _MESSAGE.unpack_from(buffers[fd])
-                    end = _MESSAGE.size + size
-                    if len(buffers[fd]) < end:
-                        break
-                    payload, buffers[fd] = buffers[fd][_MESSAGE.size : end], buffers[fd][end:]
-                    if kind == b"p":
-                        report(_COUNT.unpack(payload)[0])
-                    elif error is None:
-                        import pickle  # only on failure: not paid at start-up
+        with selectors.DefaultSelector() as selector:  # poll/epoll: no limit on descriptor numbers
+            for fd in self._pipes:
+                selector.register(fd, selectors.EVENT_READ)
+            while self._pipes:
+                for key, _ in selector.select():
+                    sent = self._read(key.fd, buffers, report, selector)
+                    error = error or sent  # the first error wins
+        return error
 
-                        error = pickle.loads(payload)  # our own child wrote it
-                        self._kill()
+    def _read(
+        self, fd: int, buffers: dict[int, bytes], report: Report, selector: selectors.BaseSelector
+    ) -> BaseException | None:
+        """Take in what worker pipe ``fd`` holds: report progress; the first error it sent, if any."""
+        error: BaseException | None = None
+        data = os.read(fd, 1 << 16)
+        if not data:
+            selector.unregister(fd)
+            os.close(fd)
+            del self._pipes[fd]
+            return None
+        buffers[fd] += data
+        while len(buffers[fd]) >= _MESSAGE.size:
+            kind, size = _MESSAGE.unpack_from(buffers[fd])
+            end = _MESSAGE.size + size
+            if len(buffers[fd]) < end:
+                break
+            payload, buffers[fd] = buffers[fd][_MESSAGE.size : end], buffers[fd][end:]
+            if kind == b"p":
+                report(_COUNT.unpack(payload)[0])
+            elif error is None:
+                import pickle  # only on failure: not paid at start-up
+
+                error = pickle.loads(payload)  # our own child wrote it
+                self._kill()
         return error
 
     def _kill(self) -> None:

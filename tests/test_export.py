@@ -20,6 +20,7 @@ from idxtool.formats.png.sheet import parse_grid
 from idxtool.formats.png.tree import PngOptions as ExportOptions
 from idxtool.formats.png.tree import class_folders, safe_name, select
 from idxtool.model import LabelInfo, Part, Splits
+from idxtool.workers import Task
 
 FASHION = LabelInfo(
     ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
@@ -318,6 +319,23 @@ def test_workers_reading_their_own_share_of_a_file_write_every_image(
         with Image.open(out / row["path"]) as im:
             assert np.array_equal(np.asarray(im), images[int(row["index"])])
     assert len(walked(out)) == 1500 + 2
+
+
+def test_more_jobs_than_batches_start_one_worker_a_batch(
+    part: Part, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-j 5000 on 1,500 images: three workers (one per batch of 500), not 5,000 processes."""
+    started: list[int] = []
+
+    class Counting(tree.Workers):
+        def __init__(self, task: Task, shares: int) -> None:
+            started.append(shares)
+            super().__init__(task, shares)
+
+    monkeypatch.setattr(tree, "Workers", Counting)
+    splits = Splits({"": Part(np.concatenate([part.images] * 5), np.tile(part.labels, 5))})
+    export_tree(tmp_path / "t", splits, ExportOptions(jobs=5000))
+    assert started == [3] and len(read_index(tmp_path / "t")) == 1500
 
 
 def test_shares_are_contiguous_balanced_and_cover_every_record() -> None:

@@ -332,7 +332,7 @@ def write_tree(
     digits = label_width(info, present)
     plans = [_plan(root / split if split else root, part, info, opts, digits) for split, part in splits.parts.items()]
     total = sum(len(p.index) for p in plans)
-    jobs = max(1, opts.jobs or DEFAULT_JOBS) if total > BATCH else 1
+    jobs = max(1, min(opts.jobs or DEFAULT_JOBS, total // BATCH))  # no worker without a batch to write
     # Records of a file read from any record on are pieces any worker takes when it is free
     # (so the workers end together); those of a compressed one, shares fixed in advance.
     fixed: list[list[tuple[_Plan, tuple[int, int]]]] = [[] for _ in range(jobs)]
