@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -294,8 +295,6 @@ class _QuietServer(ThreadingHTTPServer):
     error worth a traceback on the test run's terminal; anything else still is."""
 
     def handle_error(self, request: object, client_address: object) -> None:
-        import sys
-
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)  # type: ignore[arg-type]
