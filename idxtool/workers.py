@@ -3,8 +3,8 @@
 :class:`Workers` forks one process per share. Each runs ``task(share, report)`` on what it
 inherited from the parent (nothing is pickled on the way in: a worker reads its own input),
 calls ``report(n)`` as it gets ``n`` more things done, and ends. The parent, free meanwhile
-to do its own part of the job, then :meth:`Workers.wait`\\ s, passing progress on; the first
-error a worker raises is raised again in the parent (the other workers are stopped), and a
+to do its own part of the job, then calls :meth:`Workers.wait`, which passes progress on; the
+first error a worker raises is raised again in the parent (the other workers are stopped), and a
 worker killed by a signal is an OSError. When the parent stops early (an error, Ctrl-C,
 SIGTERM), every worker is killed and reaped before the exception goes on: no worker outlives
 the command, and none keeps writing into a folder being removed.
