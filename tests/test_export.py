@@ -14,11 +14,12 @@ from PIL import Image
 import idxtool
 import idxtool.registry
 from idxtool.conversion import export_png
-from idxtool.errors import DataError, OutputExistsError, UsageError
+from idxtool.errors import DataError, InvalidIdxError, OutputExistsError, UsageError
 from idxtool.formats.png import encoder, tree
 from idxtool.formats.png.sheet import parse_grid
 from idxtool.formats.png.tree import PngOptions as ExportOptions
 from idxtool.formats.png.tree import class_folders, safe_name, select
+from idxtool.loading import IdxImages
 from idxtool.model import LabelInfo, Part, Splits
 from idxtool.workers import Task
 
@@ -336,6 +337,44 @@ def test_more_jobs_than_batches_start_one_worker_a_batch(
     splits = Splits({"": Part(np.concatenate([part.images] * 5), np.tile(part.labels, 5))})
     export_tree(tmp_path / "t", splits, ExportOptions(jobs=5000))
     assert started == [3] and len(read_index(tmp_path / "t")) == 1500
+
+
+@pytest.mark.parametrize("options", [ExportOptions(jobs=2, per_class=90), ExportOptions(jobs=3, limit=1234)])
+def test_compressed_splits_are_written_whole_by_workers_sharing_them(
+    mnist_images: Path, mnist_labels: Path, tmp_path: Path, options: ExportOptions
+) -> None:
+    """Two gzip splits, a selection: each worker decompresses up to its share of each split
+    and writes every selected record of it, pixel for pixel."""
+    images, labels = idxtool.read(mnist_images)[:2500], idxtool.read(mnist_labels)[:2500]
+    parts = {}
+    for split, (a, b) in {"train": (0, 1800), "test": (1800, 2500)}.items():
+        x = idxtool.write(tmp_path / f"{split}-images.gz", images[a:b])
+        y = idxtool.write(tmp_path / f"{split}-labels.gz", labels[a:b])
+        parts[split] = Part(IdxImages(x), idxtool.read(y), x.name)
+    assert not any(p.seekable for p in parts.values())
+    export_tree(tmp_path / "t", Splits(parts), options)
+    for split, (a, b) in {"train": (0, 1800), "test": (1800, 2500)}.items():
+        want = select(labels[a:b], b - a, options.limit, options.per_class)
+        rows = read_index(tmp_path / "t" / split)
+        assert [int(r["index"]) for r in rows] == want.tolist()
+        for row in rows[::11]:
+            with Image.open(tmp_path / "t" / split / row["path"]) as im:
+                assert np.array_equal(np.asarray(im), images[a + int(row["index"])])
+    assert idxtool.outputs.read_record(tmp_path / "t") == walked(tmp_path / "t")
+
+
+def test_a_corrupt_compressed_file_fails_the_export_and_leaves_nothing(
+    mnist_images: Path, mnist_labels: Path, tmp_path: Path
+) -> None:
+    """A worker finds the corruption while reading its share: its error, raised again as is."""
+    images = idxtool.write(tmp_path / "x.gz", idxtool.read(mnist_images)[:3000])
+    data = bytearray(images.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    images.write_bytes(bytes(data))
+    labels = idxtool.write(tmp_path / "y.gz", idxtool.read(mnist_labels)[:3000])
+    with pytest.raises(InvalidIdxError, match="x.gz: compressed stream is corrupt"):
+        export_png([images, labels], tmp_path / "t", options=ExportOptions(jobs=2))
+    assert not (tmp_path / "t").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_shares_are_contiguous_balanced_and_cover_every_record() -> None:

@@ -46,6 +46,7 @@ COMMANDS = [
         for fmt in formats._discover()
     ],
     ("export-png", ["export-png", "-j", "2"], "tree"),
+    ("export-png-gz", ["export-png", "-j", "2"], "tree"),  # decompressed by the main process, in a thread
     ("split", ["split", "--ratio", "0.9"], "parts"),
 ]
 
@@ -65,6 +66,8 @@ def pair(mnist_images: Path, mnist_labels: Path, tmp_path_factory: pytest.TempPa
     y = np.frombuffer(labels * tiles, np.uint8)
     # pkl's layout needs train and test splits: the same records as Keras-style arrays
     np.savez(folder / "keras.npz", x_train=x[:15_000], y_train=y[:15_000], x_test=x[15_000:], y_test=y[15_000:])
+    for name in ("images", "labels"):  # gzip copies: export-png-gz
+        (folder / f"{name}.gz").write_bytes(gzip.compress((folder / name).read_bytes(), 1))
     return folder / "images", folder / "labels"
 
 
@@ -144,6 +147,8 @@ def test_signal_mid_write(
     pair: tuple[Path, Path], work: Path, name: str, args: list[str], target: str, sig: int
 ) -> None:
     sources = [pair[0].with_name("keras.npz")] if name == "convert-pkl" else pair
+    if name == "export-png-gz":
+        sources = (pair[0].with_name("images.gz"), pair[1].with_name("labels.gz"))
     argv = [args[0], *map(str, sources), *args[1:], "-o", target]
     proc = start(argv, work)
     writing = wait_for_temp(proc, work)
