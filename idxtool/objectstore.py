@@ -129,17 +129,29 @@ def open_object(url: str) -> IO[bytes]:
 
 
 def _marker_of(fs: Any, prefix: str, name: str = MARKER) -> dict[str, int] | None:
-    """The objects (relative key -> size) the marker ``name`` under ``prefix`` lists; None without it."""
+    """The objects (relative key -> size) the marker ``name`` under ``prefix`` lists; None without it.
+
+    Raises
+    ------
+    ForeignFileError
+        The object is not a list idxtool wrote (Spark and Hadoop leave an empty ``_SUCCESS``):
+        idxtool neither reads that prefix as its output nor replaces the object.
+    """
     try:
-        data = json.loads(fs.cat_file(f"{prefix}/{name}"))
+        raw = fs.cat_file(f"{prefix}/{name}")
     except FileNotFoundError:
         return None
+    try:
+        data = json.loads(raw)
     except ValueError:
-        return {}
-    objects = data.get("objects") if isinstance(data, dict) else None
-    if not isinstance(objects, dict):
-        return {}
-    return {k: int(v) for k, v in objects.items() if isinstance(k, str) and isinstance(v, int)}
+        data = None
+    ours = isinstance(data, dict) and data.get("written_by") == "idxtool" and isinstance(data.get("objects"), dict)
+    if not ours:
+        raise ForeignFileError(
+            f"s3://{prefix}/{name}: was not written by idxtool (not its list of objects); "
+            "idxtool neither reads nor replaces it"
+        )
+    return {k: int(v) for k, v in data["objects"].items() if isinstance(k, str) and isinstance(v, int)}
 
 
 def _listing(fs: Any, prefix: str) -> dict[str, int]:
@@ -289,6 +301,8 @@ def download_prefix(url: str | os.PathLike[str], dest: str | os.PathLike[str]) -
     try:
         objects = _marker_of(fs, prefix)
         there = _listing(fs, prefix)
+    except ForeignFileError:
+        raise
     except OSError as exc:
         raise InputNotFoundError(f"{base}/: cannot be listed ({_reason(exc)})", filename=base) from exc
     if objects is None:

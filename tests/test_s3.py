@@ -186,6 +186,23 @@ def test_an_upload_that_died_is_replaced_with_force_only(
     assert objectstore.read(url).parts["train"].count == 10_000
 
 
+def test_a_marker_idxtool_did_not_write_is_neither_read_nor_replaced(
+    s3: Bucket, mnist: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Spark and Hadoop leave an empty _SUCCESS: that prefix is not idxtool's output, even with --force."""
+    fs, key = s3.fs(), f"{s3.name}/spark"
+    fs.pipe_file(f"{key}/_SUCCESS", b"")
+    fs.pipe_file(f"{key}/part-00000.parquet", b"spark's")
+    code, output = run("convert", str(_npz(mnist)), "--to", "npz", "-o", f"{s3.url}/spark", "--force")
+    assert code == 2 and "_SUCCESS: was not written by idxtool" in output and "Traceback" not in output, output
+    assert fs.cat_file(f"{key}/_SUCCESS") == b"" and sorted(k.rsplit("/", 1)[-1] for k in fs.find(key)) == [
+        "_SUCCESS",
+        "part-00000.parquet",
+    ]
+    code, output = run("convert", f"{s3.url}/spark", "--to", "idx", "-o", "/tmp/never-written-by-this-test")
+    assert code == 2 and "_SUCCESS: was not written by idxtool" in output, output
+
+
 def _npz(mnist: tuple[np.ndarray, np.ndarray]) -> Path:
     import tempfile
 
