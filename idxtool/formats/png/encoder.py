@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +30,20 @@ except ImportError:  # pragma: no cover - isal is a dependency
 LEVEL = 1
 
 
-def deflate(data: bytes, level: int = LEVEL) -> bytes:
-    """A zlib stream: ISA-L (its level ``level - 1``) for levels 1-3 when installed, stdlib zlib otherwise."""
+def _compressor(level: int) -> tuple[Callable[[Any, int], bytes], int]:
+    """How to deflate into a zlib stream at ``level``: ``(compress, its level)``, ISA-L (its
+    level ``level - 1``) for levels 1-3 when installed, stdlib zlib otherwise."""
     if not 0 <= level <= 9:
         raise ValueError(f"compression level must be 0-9, not {level}")
     if _fast_zlib is not None and 1 <= level <= 3:
-        return bytes(_fast_zlib.compress(data, level - 1))
-    return zlib.compress(data, level)
+        return _fast_zlib.compress, level - 1
+    return zlib.compress, level
+
+
+def deflate(data: bytes, level: int = LEVEL) -> bytes:
+    """A zlib stream: ISA-L (its level ``level - 1``) for levels 1-3 when installed, stdlib zlib otherwise."""
+    compress, arg = _compressor(level)
+    return bytes(compress(data, arg))
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -75,19 +84,14 @@ def write_batch(paths: list[str], images: np.ndarray, level: int = LEVEL, root: 
     """Write ``images[i]`` as a new file ``paths[i]`` for a (k, h, w) uint8 batch; paths relative
     to ``root`` if given. A path that exists already is an error (FileExistsError), never
     overwritten or followed: the files go into a fresh staging folder."""
-    if not 0 <= level <= 9:
-        raise ValueError(f"compression level must be 0-9, not {level}")
+    compress, arg = _compressor(level)
     if not len(paths):
         return
     h, w = images.shape[1:]
     top = head(h, w)
     size = h * (w + 1)
     rows = memoryview(with_filter_bytes(images).reshape(-1))  # type: ignore[arg-type]  # numpy arrays are buffers
-    if _fast_zlib is not None and 1 <= level <= 3:  # the whole batch deflated first, in one tight loop
-        compress, arg = _fast_zlib.compress, level - 1
-    else:
-        compress, arg = zlib.compress, level
-    streams = [compress(rows[at : at + size], arg) for at in range(0, len(paths) * size, size)]
+    streams = [compress(rows[at : at + size], arg) for at in range(0, len(paths) * size, size)]  # batch first
     pack = struct.Struct(">I").pack
     crc32, tag_crc = zlib.crc32, zlib.crc32(b"IDAT")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
