@@ -69,7 +69,11 @@ class LabelInfo:
 
 
 class ImageSource(Protocol):
-    """Images that are read when asked for: their shape and type at once, the records in chunks."""
+    """Images that are read when asked for: their shape and type at once, the records in chunks.
+
+    A source may also have ``read()``, all its records in one array, which :attr:`Part.images`
+    then prefers to joining the chunks (an IDX file fills one allocation in place).
+    """
 
     @property
     def shape(self) -> tuple[int, ...]:

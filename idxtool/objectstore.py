@@ -14,7 +14,9 @@ marker first, so a reader never takes a half-replaced output for a complete one.
 Before its first object an upload lists every object it may leave behind in
 :data:`UPLOADING` (removed once the marker is written): an upload that died is then known
 for idxtool's own, and ``force`` replaces it (without ``force`` it is refused, as it may
-still be running on another machine).
+still be running on another machine). A ``_SUCCESS`` or ``_UPLOADING`` that is not idxtool's
+JSON list (Spark and Hadoop leave an empty ``_SUCCESS``) is foreign: never replaced, and its
+prefix is not read as an idxtool output.
 """
 
 from __future__ import annotations
